@@ -1,0 +1,73 @@
+"""Configuration of the UniPixel model (`model_type = "pixel_qwen2_5_vl"`).
+
+The class extends transformers' `Qwen2_5_VLConfig` with every field the released UniPixel-3B/7B `config.json` carries
+(the `sam2_*` switches, the special-token ids, `sample_objects`, ...), so a released checkpoint's config loads
+unchanged, plus a few fields of our own (`mem_token_order`, `sam2_overrides`, loss weights) whose defaults reproduce
+the released behaviour.
+"""
+
+from __future__ import annotations
+
+from transformers import Qwen2_5_VLConfig
+
+MEM_TOKEN_ORDERS = ("window", "raster")
+
+
+class PixelQwen2_5_VLConfig(Qwen2_5_VLConfig):
+    r"""Qwen2.5-VL config plus the UniPixel fields.
+
+    Released fields (see the released `config.json`):
+        sam2_config: name or path of the SAM 2.1 YAML. Any non-null value builds SAM 2 and the UniPixel heads.
+            Released value `"configs/sam2.1_hiera_b+"` resolves to the `sam2` package's `sam2.1/sam2.1_hiera_b+.yaml`.
+        sam2_checkpoint: official SAM 2.1 `.pt`, read only when initialising from the base Qwen2.5-VL.
+        sam2_image_size: SAM 2 input resolution S (768). The mask-decoder grid is S/16.
+        sam2_hidden_tokens: prompt tokens per `<|seg|>` (2); `seg_head` outputs `2 x 256`.
+        sam2_batch_mode, sam2_apply_postprocessing, sam2_inference_mode: carried for compatibility; no effect here
+            (inference always propagates through the whole clip, training always runs the train-time driver).
+        sam2_enable_decoder: run SAM 2 on `<|seg|>` tokens inside `forward` (False in stage 1).
+        sample_objects: at most this many `<|seg|>` objects get the mask loss per sample (-1: all).
+        ref_token_id, seg_token_id, mem_token_id: ids of `<|ref|>`, `<|seg|>`, `<|mem|>`.
+
+    Our fields:
+        mem_token_order: `"window"` pools `<|mem|>` features in the vision tower's window order while indexing them
+            with a raster mask (what the released checkpoints were trained with, bug B1); `"raster"` un-permutes them
+            first (correct). Default `"window"` so released checkpoints behave as trained; new training sets `"raster"`.
+        sam2_overrides: OmegaConf dot-list applied to the SAM 2 YAML (tiny test models shrink Hiera with it).
+        sam2_drop_path: Hiera drop-path rate (UniPixel's YAML sets 0.1).
+        loss_*: mask-loss weights (focal 100, dice 5, IoU-L1 5, object score 5).
+    """
+
+    model_type = "pixel_qwen2_5_vl"
+
+    model_name_or_path: str | None = None
+    base_model: str = "qwen2_5_vl"
+    base_model_path: str | None = None
+    conv_type: str = "chatml"
+    partial_checkpoint: str | None = None
+    sam2_config: str | None = None
+    sam2_checkpoint: str | None = None
+    sam2_image_size: int = 768
+    sam2_hidden_tokens: int = 2
+    sam2_batch_mode: bool = False
+    sam2_apply_postprocessing: bool = False
+    sam2_enable_decoder: bool = True
+    sam2_inference_mode: bool = False
+    sample_objects: int = -1
+    ref_token_id: int = 151665
+    seg_token_id: int = 151666
+    mem_token_id: int = 151667
+
+    mem_token_order: str = "window"
+    sam2_overrides: list | None = None
+    sam2_drop_path: float = 0.1
+    loss_focal_weight: float = 100.0
+    loss_dice_weight: float = 5.0
+    loss_iou_weight: float = 5.0
+    loss_class_weight: float = 5.0
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.mem_token_order not in MEM_TOKEN_ORDERS:
+            raise ValueError(f"mem_token_order must be one of {MEM_TOKEN_ORDERS}, got {self.mem_token_order!r}")
+        # A config built from a plain Qwen2.5-VL dict would otherwise keep `model_type="qwen2_5_vl"` on the instance.
+        self.model_type = type(self).model_type
