@@ -237,7 +237,12 @@ class PixelProcessor:
     # ------------------------------------------------------------------ samples
     def __call__(self, sample: Sample, add_generation_prompt: bool = False, with_sam2: bool = True) -> dict:
         """Model inputs of one sample (unbatched); see `collate` for batching."""
-        frames = None if sample.frames is None else torch.as_tensor(np.ascontiguousarray(sample.frames))
+        frames = None
+        if sample.frames is not None:
+            array = sample.frames if isinstance(sample.frames, torch.Tensor) else np.ascontiguousarray(sample.frames)
+            if isinstance(array, np.ndarray) and not array.flags.writeable:
+                array = array.copy()
+            frames = torch.as_tensor(array)
         out: dict = {"id": sample.id, "dataset": sample.dataset, "data_type": sample.data_type}
         visual_tokens, kind = 0, "video" if sample.as_video else "image"
         if frames is not None:

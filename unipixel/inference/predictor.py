@@ -1,0 +1,155 @@
+"""A stateless predictor: media + prompt (+ visual prompts) → text and masks per object and frame.
+
+    from unipixel.inference import Predictor
+    predictor = Predictor.from_pretrained("model_zoo/UniPixel-3B")          # device="auto": cuda → mps → cpu
+    result = predictor.predict("image.jpg", "Please segment the dog in this image.")
+    result.text, result.masks[0]                                              # (T, H, W) bool per object
+
+Every call builds its own inputs; nothing is cached between calls, so one predictor serves many videos and threads
+of requests in turn. Frames are decoded once per request and shared by the LLM and SAM 2 paths, and all objects of a
+request go through SAM 2 together (each frame encoded once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.processor import PixelProcessor, Sample, model_inputs
+from ..model import PixelQwen2_5_VLForConditionalGeneration
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """`auto` → cuda, then mps, then cpu."""
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """An RGB image file as `(1, H, W, 3)` uint8."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))[None]
+
+
+@dataclass
+class Prediction:
+    """Result of one request.
+
+    Attributes:
+        text: the answer (special tokens removed, `<|seg|>` kept as written).
+        masks: object index → `(T, H, W)` bool masks at the media's resolution, one object per `<|seg|>`, in order.
+        scores: object index → `(T,)` object-presence logits.
+        frame_index: indices of the media frames the masks refer to.
+    """
+
+    text: str
+    masks: dict[int, torch.Tensor] = field(default_factory=dict)
+    scores: dict[int, torch.Tensor] = field(default_factory=dict)
+    frame_index: list[int] = field(default_factory=list)
+
+
+class Predictor:
+    """Wraps a UniPixel model with its tokenizer and processor for single requests."""
+
+    def __init__(self, model: PixelQwen2_5_VLForConditionalGeneration, processor: PixelProcessor):
+        self.model = model.eval()
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, device: str = "auto", dtype: torch.dtype | None = None, sample_frames: int = 16
+    ) -> "Predictor":
+        """Load a UniPixel checkpoint folder (model + tokenizer) strictly. fp32 on CPU, bf16 on GPU by default."""
+        from transformers import AutoTokenizer
+
+        target = pick_device(device)
+        if dtype is None:
+            dtype = torch.bfloat16 if target.type == "cuda" else torch.float32
+        model = PixelQwen2_5_VLForConditionalGeneration.from_pretrained(path, dtype=dtype).to(target)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        processor = PixelProcessor(tokenizer, sam2_image_size=model.config.sam2_image_size, target_frames=sample_frames)
+        return cls(model, processor)
+
+    def _frames(self, media) -> np.ndarray:
+        if isinstance(media, np.ndarray):
+            return media[None] if media.ndim == 3 else media
+        if isinstance(media, torch.Tensor):
+            return media.cpu().numpy()
+        path = Path(media)
+        if not path.exists():
+            raise FileNotFoundError(f"media not found: {path}")
+        if path.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".webp"):
+            return load_image(path)
+        raise ValueError(f"unsupported media {path} (image files and arrays are supported)")
+
+    @torch.no_grad()
+    def predict(
+        self,
+        media,
+        prompt: str,
+        visual_prompts: np.ndarray | None = None,
+        answer: str | None = None,
+        max_new_tokens: int = 512,
+    ) -> Prediction:
+        """Answer `prompt` about `media` (an image path or `(T, H, W, 3)` / `(H, W, 3)` uint8 array).
+
+        Args:
+            visual_prompts: `(P, 6)` `[kind, x1, y1, x2, y2, frame]` in media pixels (kind 0 point, 1 box), one per
+                `<|ref|>` in the prompt.
+            answer: a fixed assistant answer to read masks from instead of generating (teacher forcing), e.g.
+                `"[0] <|seg|> [1] <|seg|>"` for memory pre-filling.
+        """
+        frames = self._frames(media)
+        conversation = [{"role": "user", "content": prompt}]
+        if answer is not None:
+            conversation.append({"role": "assistant", "content": answer})
+        sample = Sample("request", "predict", frames, conversation, ref_prompts=visual_prompts)
+        item = self.processor(sample, add_generation_prompt=answer is None)
+        batch = self.processor.collate([item])
+        inputs = {k: self._to_device(v) for k, v in model_inputs(batch).items() if k != "labels"}
+        sam2_frames = inputs.pop("sam2_frames")
+        sizes = batch["frame_sizes"]
+        if answer is not None:
+            masks = self.model.segment_prompted(sam2_frames, sizes, **inputs)[0]
+            scores = None
+            text = answer
+        else:
+            out = self.model.generate(
+                **inputs, sam2_frames=sam2_frames, frame_sizes=sizes, max_new_tokens=max_new_tokens, do_sample=False
+            )
+            new = out.sequences[0, inputs["input_ids"].shape[1] :]
+            text = self._decode(new)
+            masks, scores = out.masks[0], out.mask_scores[0]
+        result = Prediction(text=text, frame_index=list(range(frames.shape[0])))
+        for obj in range(masks.shape[0]):
+            result.masks[obj] = masks[obj].cpu()
+            if scores is not None:
+                result.scores[obj] = scores[obj].cpu()
+        return result
+
+    def _decode(self, ids: torch.Tensor) -> str:
+        keep = {self.processor.seg_token_id}
+        special = set(self.tokenizer.all_special_ids) - keep
+        return self.tokenizer.decode([int(i) for i in ids if int(i) not in special])
+
+    def _to_device(self, value):
+        if isinstance(value, torch.Tensor):
+            return value.to(self.device)
+        if isinstance(value, list):
+            return [self._to_device(v) for v in value]
+        return value
