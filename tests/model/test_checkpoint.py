@@ -137,3 +137,35 @@ def test_sam2_stays_fp32_under_bf16(tiny_model, tmp_path):
     assert loaded.model.language_model.embed_tokens.weight.dtype == torch.bfloat16
     assert next(loaded.sam2.parameters()).dtype == torch.float32
     assert loaded.ref_encoder.point_embeddings[0].weight.dtype == torch.float32
+
+
+def test_from_base_qwen_and_sam2_checkpoint(tiny_model, tmp_path):
+    """Stage initialisation: base Qwen2.5-VL weights + official SAM 2.1 .pt, then the UniPixel init (spec §1.8)."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    from unipixel.model.sam2_adapter import build_sam2
+
+    qwen_cfg = Qwen2_5_VLConfig(**{k: v for k, v in tiny_model.config.to_dict().items() if not k.startswith(("sam2", "loss_", "mem_", "ref_", "seg_", "sample_"))})
+    torch.manual_seed(3)
+    qwen = Qwen2_5_VLForConditionalGeneration(qwen_cfg)
+    qwen.save_pretrained(tmp_path / "qwen")
+    cfg = tiny_model.config
+    official = build_sam2(cfg.sam2_config, cfg.sam2_image_size, 0.0, cfg.sam2_overrides).state_dict()
+    assert "memory_encoder.fuser.layers.0.gamma" in official
+    torch.save({"model": official}, tmp_path / "sam2.pt")
+    model = PixelQwen2_5_VLForConditionalGeneration.from_base(str(tmp_path / "qwen"), str(tmp_path / "sam2.pt"), config=cfg)
+    for key, value in qwen.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    for key, value in official.items():
+        assert torch.equal(model.sam2.state_dict()[key], value), key
+    assert torch.equal(model.msk_proj[0].weight, qwen.model.visual.merger.mlp[0].weight)
+    assert torch.equal(model.ref_encoder.point_embeddings[1].weight, official["sam_prompt_encoder.point_embeddings.1.weight"])
+    # the released spelling of the layer-scale loads too
+    renamed = {k.replace("fuser.layers.0.gamma", "fuser.layers.0.weight"): v for k, v in official.items()}
+    torch.save({"model": renamed}, tmp_path / "sam2_released_names.pt")
+    model.load_sam2_checkpoint(str(tmp_path / "sam2_released_names.pt"))
+    broken = dict(official)
+    del broken["no_mem_embed"]
+    torch.save({"model": broken}, tmp_path / "sam2_broken.pt")
+    with pytest.raises(RuntimeError, match="no_mem_embed"):
+        model.load_sam2_checkpoint(str(tmp_path / "sam2_broken.pt"))

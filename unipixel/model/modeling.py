@@ -37,7 +37,7 @@ from transformers.vision_utils import get_vision_window_index
 from ..utils.masks import masks_to_token_grid
 from .configuration import PixelQwen2_5_VLConfig
 from .losses import mask_loss
-from .sam2_adapter import PixelSAM2, build_sam2
+from .sam2_adapter import PixelSAM2, build_sam2, rename_sam2_state_dict
 
 REF_POINT, REF_BOX = 0, 1
 
@@ -182,6 +182,49 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
                      for k, v in problems.items() if v]
             raise RuntimeError(f"Checkpoint {pretrained_model_name_or_path} does not match the model:\n" + "\n".join(lines))
         return (model, info) if want_info else model
+
+    @classmethod
+    def from_base(
+        cls,
+        base_path: str,
+        sam2_checkpoint: str | None,
+        config: PixelQwen2_5_VLConfig | None = None,
+        **kwargs,
+    ) -> "PixelQwen2_5_VLForConditionalGeneration":
+        """A fresh UniPixel from the base Qwen2.5-VL weights and the official SAM 2.1 `.pt` (spec §1.8).
+
+        Loads the Qwen2.5-VL checkpoint at `base_path` (legacy or new key layout); every key outside the UniPixel
+        modules must be present, and the UniPixel modules must be absent (anything else raises). Then loads SAM 2.1
+        strictly (both `gamma` and `weight` spellings of the CXBlock layer-scale accepted) and runs
+        `init_pixel_modules`. `config` (default: the base config plus SAM 2.1 Hiera-B+ and raster `<|mem|>` order)
+        sets the UniPixel fields.
+        """
+        if config is None:
+            base = AutoConfig.from_pretrained(base_path).to_dict()
+            base.pop("model_type", None)
+            base.setdefault("sam2_config", "configs/sam2.1_hiera_b+")
+            base.setdefault("mem_token_order", "raster")
+            config = PixelQwen2_5_VLConfig(**base)
+        model, info = super().from_pretrained(base_path, config=config, output_loading_info=True, **kwargs)
+        new_modules = ("sam2.", "seg_head.", "ref_encoder.", "ref_proj", "tem_pe.", "tem_emb.", "tem_proj.", "msk_proj.")
+        missing = sorted(info.get("missing_keys") or [])
+        not_new = [k for k in missing if not k.startswith(new_modules)]
+        problems = not_new + sorted(info.get("unexpected_keys") or []) + sorted(map(str, info.get("mismatched_keys") or []))
+        if problems:
+            raise RuntimeError(f"base checkpoint {base_path} does not match Qwen2.5-VL: {problems[:20]}")
+        if model.has_pixel_modules:
+            if sam2_checkpoint is not None:
+                model.load_sam2_checkpoint(sam2_checkpoint)
+            model.init_pixel_modules()
+        return model
+
+    def load_sam2_checkpoint(self, path: str) -> None:
+        """Load an official SAM 2.1 `.pt` (`{"model": state_dict}`) into `sam2`, strictly."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("model", state)
+        missing, unexpected = self.sam2.load_state_dict(rename_sam2_state_dict(state), strict=False)
+        if missing or unexpected:
+            raise RuntimeError(f"SAM 2 checkpoint {path}: missing {missing[:10]}, unexpected {unexpected[:10]}")
 
     # ------------------------------------------------------------------ hooks
     def _capture_prenorm(self, module, args):
