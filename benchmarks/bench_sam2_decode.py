@@ -62,10 +62,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for num_objects in args.objects:
         hidden = torch.randn(num_objects, 2, 256, device=device)
 
-        def batched():
+        def batched(hidden=hidden):
             return torch.cat([out.best_logits for _, out in sam.segment(frames, hidden)], dim=1)
 
-        def per_object():
+        def per_object(hidden=hidden):
             return sam.per_object_segment(frames, hidden)
 
         encodes.clear()

@@ -63,8 +63,13 @@ def main(argv: list[str] | None = None) -> dict:
     Image.fromarray(overlay_masks(image, masks)).save(out / "overlay.png")
     for k, mask in enumerate(masks):
         Image.fromarray(mask.astype(np.uint8) * 255).save(out / f"mask_{k}.png")
-    summary = {"prompt": args.prompt, "answer": result.text, "objects": len(masks),
-               "mask_pixels": [int(m.sum()) for m in masks], "overlay": str(out / "overlay.png")}
+    summary = {
+        "prompt": args.prompt,
+        "answer": result.text,
+        "objects": len(masks),
+        "mask_pixels": [int(m.sum()) for m in masks],
+        "overlay": str(out / "overlay.png"),
+    }
     (out / "result.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     return summary

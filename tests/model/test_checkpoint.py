@@ -38,7 +38,11 @@ def outputs(model, processor):
     with torch.no_grad():
         torch.manual_seed(0)
         out = model(**inputs)
-        seg = model.segment_prompted(inputs.pop("sam2_frames"), batch["frame_sizes"], **{k: v for k, v in inputs.items() if k not in ("labels", "seg_masks")})
+        seg = model.segment_prompted(
+            inputs.pop("sam2_frames"),
+            batch["frame_sizes"],
+            **{k: v for k, v in inputs.items() if k not in ("labels", "seg_masks")},
+        )
     return out.logits, out.loss, seg[0]
 
 
@@ -49,7 +53,10 @@ def test_save_load_round_trip_identical(tiny_model, processor, tmp_path):
     assert any(k.startswith("visual.blocks.") for k in keys) and any(k.startswith("model.layers.") for k in keys)
     assert not any(k.startswith(("model.visual", "model.language_model")) for k in keys)
     assert "sam2.memory_encoder.fuser.layers.0.weight" in keys and "lm_head.weight" not in keys
-    for buffer in ("tem_pe.positional_encoding_gaussian_matrix", "ref_encoder.pe_layer.positional_encoding_gaussian_matrix"):
+    for buffer in (
+        "tem_pe.positional_encoding_gaussian_matrix",
+        "ref_encoder.pe_layer.positional_encoding_gaussian_matrix",
+    ):
         assert buffer in keys, "Fourier buffers are saved (B2)"
     loaded = PixelQwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path)
     a, b = outputs(tiny_model, processor), outputs(loaded, processor)
@@ -145,7 +152,13 @@ def test_from_base_qwen_and_sam2_checkpoint(tiny_model, tmp_path):
 
     from unipixel.model.sam2_adapter import build_sam2
 
-    qwen_cfg = Qwen2_5_VLConfig(**{k: v for k, v in tiny_model.config.to_dict().items() if not k.startswith(("sam2", "loss_", "mem_", "ref_", "seg_", "sample_"))})
+    qwen_cfg = Qwen2_5_VLConfig(
+        **{
+            k: v
+            for k, v in tiny_model.config.to_dict().items()
+            if not k.startswith(("sam2", "loss_", "mem_", "ref_", "seg_", "sample_"))
+        }
+    )
     torch.manual_seed(3)
     qwen = Qwen2_5_VLForConditionalGeneration(qwen_cfg)
     qwen.save_pretrained(tmp_path / "qwen")
@@ -153,13 +166,17 @@ def test_from_base_qwen_and_sam2_checkpoint(tiny_model, tmp_path):
     official = build_sam2(cfg.sam2_config, cfg.sam2_image_size, 0.0, cfg.sam2_overrides).state_dict()
     assert "memory_encoder.fuser.layers.0.gamma" in official
     torch.save({"model": official}, tmp_path / "sam2.pt")
-    model = PixelQwen2_5_VLForConditionalGeneration.from_base(str(tmp_path / "qwen"), str(tmp_path / "sam2.pt"), config=cfg)
+    model = PixelQwen2_5_VLForConditionalGeneration.from_base(
+        str(tmp_path / "qwen"), str(tmp_path / "sam2.pt"), config=cfg
+    )
     for key, value in qwen.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
     for key, value in official.items():
         assert torch.equal(model.sam2.state_dict()[key], value), key
     assert torch.equal(model.msk_proj[0].weight, qwen.model.visual.merger.mlp[0].weight)
-    assert torch.equal(model.ref_encoder.point_embeddings[1].weight, official["sam_prompt_encoder.point_embeddings.1.weight"])
+    assert torch.equal(
+        model.ref_encoder.point_embeddings[1].weight, official["sam_prompt_encoder.point_embeddings.1.weight"]
+    )
     # the released spelling of the layer-scale loads too
     renamed = {k.replace("fuser.layers.0.gamma", "fuser.layers.0.weight"): v for k, v in official.items()}
     torch.save({"model": renamed}, tmp_path / "sam2_released_names.pt")

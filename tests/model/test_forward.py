@@ -1,4 +1,4 @@
-"""Tiny-model forward + backward on every input path: gradients must be finite and reach the modules each path trains."""
+"""Tiny-model forward + backward on every input path: finite gradients that reach the modules each path trains."""
 
 import numpy as np
 import pytest
@@ -138,7 +138,9 @@ def test_sample_objects_limits_mask_loss(tiny_model, processor, monkeypatch):
     counts = []
     original = tiny_model.sam2.track
     monkeypatch.setattr(
-        tiny_model.sam2, "track", lambda f, h, gate_no_obj=False: counts.append(h.shape[0]) or original(f, h, gate_no_obj)
+        tiny_model.sam2,
+        "track",
+        lambda f, h, gate_no_obj=False: counts.append(h.shape[0]) or original(f, h, gate_no_obj),
     )
     run_step(tiny_model, processor, Sample("s", "unit", frames, conv, seg_masks=masks))
     assert counts == [2]
@@ -150,7 +152,9 @@ def test_batch_of_two_rows(tiny_model, processor):
         {"role": "assistant", "content": "<|seg|>."},
     ]
     conv_text = [{"role": "user", "content": "Describe it."}, {"role": "assistant", "content": "Two shapes."}]
-    a = processor(Sample("a", "unit", random_frames(1, 96, 128), conv_seg, seg_masks=box_masks(1, 96, 128, [(5, 5, 50, 50)])))
+    a = processor(
+        Sample("a", "unit", random_frames(1, 96, 128), conv_seg, seg_masks=box_masks(1, 96, 128, [(5, 5, 50, 50)]))
+    )
     b = processor(Sample("b", "unit", random_frames(3, seed=1), conv_text))
     batch = processor.collate([a, b])
     out = tiny_model(**model_inputs(batch))
@@ -160,7 +164,9 @@ def test_batch_of_two_rows(tiny_model, processor):
 
 def test_seg_count_mismatch_is_a_clear_error(tiny_model, processor):
     conv = [{"role": "user", "content": "Segment both."}, {"role": "assistant", "content": "<|seg|> <|seg|>"}]
-    item = processor(Sample("x", "unit", random_frames(1, 96, 128), conv, seg_masks=box_masks(1, 96, 128, [(1, 1, 9, 9)] * 2)))
+    item = processor(
+        Sample("x", "unit", random_frames(1, 96, 128), conv, seg_masks=box_masks(1, 96, 128, [(1, 1, 9, 9)] * 2))
+    )
     batch = processor.collate([item])
     batch["seg_masks"] = [batch["seg_masks"][0][:1]]
     with pytest.raises(ValueError, match="2 <\\|seg\\|> tokens but 1 ground-truth objects"):

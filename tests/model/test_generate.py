@@ -99,15 +99,22 @@ def test_two_round_pixelqa(tiny_model, processor, tiny_tokenizer):
         for obj, groups in enumerate(presence):
             entries = " ".join(f"<{2 * g + 1}>-<{2 * g + 2}> <|mem|>" for g in groups.nonzero().flatten().tolist())
             lines.append(f"[{obj}]: {entries}")
-        text = "Here is a video with 4 frames.\n" + "\n".join(lines) + f"\n{question}\nPlease only give the best option."
-        conv2 = [{"role": "user", "content": text}, {"role": "assistant", "content": "The best option is (", "open": True}]
+        text = (
+            "Here is a video with 4 frames.\n" + "\n".join(lines) + f"\n{question}\nPlease only give the best option."
+        )
+        conv2 = [
+            {"role": "user", "content": text},
+            {"role": "assistant", "content": "The best option is (", "open": True},
+        ]
         item = processor(Sample("q2", "unit", frames, conv2), with_sam2=False)
         batch = processor.collate([item])
         inputs = model_inputs(batch)
         inputs.pop("labels")
         return inputs
 
-    masks, answer = model.two_round(first, build_second, sam2_frames[0], grid, frame_size=sizes[0], max_new_tokens=4, do_sample=False)
+    masks, answer = model.two_round(
+        first, build_second, sam2_frames[0], grid, frame_size=sizes[0], max_new_tokens=4, do_sample=False
+    )
     assert masks.shape == (1, 4, 120, 160)
     presence = calls["presence"]
     assert presence.shape == (1, 2)

@@ -178,7 +178,9 @@ def _reference_loss(logits, ious, scores, gt):
             best = min(range(len(focal)), key=lambda m: 100 * focal[m] + 5 * dice[m])
             iou = sum(abs(ious[t, o, m] - actual[m]) for m in range(len(focal))) / len(focal)
             cls = F.binary_cross_entropy_with_logits(scores[t, o, 0], torch.tensor(present))
-            total += (100 * focal[best] * present + 5 * dice[best] * present + 5 * iou * present + 5 * cls) / num_objects
+            total += (
+                100 * focal[best] * present + 5 * dice[best] * present + 5 * iou * present + 5 * cls
+            ) / num_objects
     return total / num_frames
 
 

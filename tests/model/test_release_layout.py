@@ -16,7 +16,9 @@ pytestmark = pytest.mark.skipif(not LAYOUT.exists(), reason="released-layout ref
 
 
 def released_keys(size: str) -> dict[str, tuple[int, ...]]:
-    rows = [line.rstrip("\n").split("\t") for line in open(LAYOUT / f"unipixel{size}_keys.tsv") if not line.startswith("#")]
+    rows = [
+        line.rstrip("\n").split("\t") for line in open(LAYOUT / f"unipixel{size}_keys.tsv") if not line.startswith("#")
+    ]
     header, rows = rows[0], rows[1:]
     assert header[:3] == ["disk_key", "in_memory_key", "shape"] and header[6] == "in_checkpoint"
     return {r[0]: tuple(int(x) for x in r[2].split("x")) for r in rows if r[6] == "yes"}

@@ -59,7 +59,7 @@ def sam2_transform(frames: torch.Tensor, image_size: int) -> torch.Tensor:
 
 
 def resize_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bool masks `(..., H, W)` → `(..., h, w)` by nearest-pixel sampling (no dilation of thin structures, unlike B8)."""
+    """Bool masks `(..., H, W)` → `(..., h, w)` by nearest-pixel sampling (thin parts are not dilated, unlike B8)."""
     lead = masks.shape[:-2]
     x = masks.reshape(-1, 1, *masks.shape[-2:]).float()
     x = F.interpolate(x, size=size, mode="nearest-exact")
@@ -137,10 +137,19 @@ class PixelProcessor:
         )
         self.image_processor = Qwen2VLImageProcessor(**common)
         self.video_processor = Qwen2VLVideoProcessor(**common, do_sample_frames=False, cap_pixels_per_frame=False)
-        ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (
-            "<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|im_end|>",
-            "<|ref|>", "<|seg|>", "<|mem|>",
-        )}
+        ids = {
+            t: tokenizer.convert_tokens_to_ids(t)
+            for t in (
+                "<|image_pad|>",
+                "<|video_pad|>",
+                "<|vision_start|>",
+                "<|vision_end|>",
+                "<|im_end|>",
+                "<|ref|>",
+                "<|seg|>",
+                "<|mem|>",
+            )
+        }
         missing = [t for t, i in ids.items() if i is None or i == tokenizer.unk_token_id]
         if missing:
             raise ValueError(f"tokenizer lacks the special tokens {missing}; add them before building the processor")
@@ -211,7 +220,10 @@ class PixelProcessor:
         if as_video:
             min_px, max_px = budget or pixel_budget(num_frames, self.target_frames, self.min_tokens, self.max_tokens)
         else:
-            min_px, max_px = budget or (self.image_min_tokens * TOKENS_PER_GROUP, self.image_max_tokens * TOKENS_PER_GROUP)
+            min_px, max_px = budget or (
+                self.image_min_tokens * TOKENS_PER_GROUP,
+                self.image_max_tokens * TOKENS_PER_GROUP,
+            )
         factor = self.patch_size * self.merge_size
         size = smart_size(height, width, min_px, max_px, factor=factor)
         resized = resize_frames(frames, size)
@@ -341,8 +353,19 @@ class PixelProcessor:
 
 
 MODEL_INPUT_KEYS = (
-    "input_ids", "attention_mask", "labels", "mm_token_type_ids", "pixel_values", "pixel_values_videos",
-    "image_grid_thw", "video_grid_thw", "second_per_grid_ts", "ref_prompts", "refer_mask", "sam2_frames", "seg_masks",
+    "input_ids",
+    "attention_mask",
+    "labels",
+    "mm_token_type_ids",
+    "pixel_values",
+    "pixel_values_videos",
+    "image_grid_thw",
+    "video_grid_thw",
+    "second_per_grid_ts",
+    "ref_prompts",
+    "refer_mask",
+    "sam2_frames",
+    "seg_masks",
 )
 
 

@@ -73,7 +73,7 @@ class Predictor:
     @classmethod
     def from_pretrained(
         cls, path: str | Path, device: str = "auto", dtype: torch.dtype | None = None, sample_frames: int = 16
-    ) -> "Predictor":
+    ) -> Predictor:
         """Load a UniPixel checkpoint folder (model + tokenizer) strictly. fp32 on CPU, bf16 on GPU by default."""
         from transformers import AutoTokenizer
 

@@ -65,9 +65,7 @@ def mask_loss(
     focal_best = focal.gather(-1, best).squeeze(-1)
     dice_best = dice.gather(-1, best).squeeze(-1)
     present = gt_masks.flatten(2).any(dim=-1).to(focal.dtype)  # (T, O)
-    cls = F.binary_cross_entropy_with_logits(
-        object_scores.squeeze(-1).float(), present, reduction="none"
-    )  # (T, O)
+    cls = F.binary_cross_entropy_with_logits(object_scores.squeeze(-1).float(), present, reduction="none")  # (T, O)
     scale = 1.0 / (max(num_objects, 1) * num_frames)
     parts = {
         "focal": focal_weight * (focal_best * present).sum() * scale,

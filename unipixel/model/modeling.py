@@ -178,9 +178,14 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
         model, info = super().from_pretrained(pretrained_model_name_or_path, *args, output_loading_info=True, **kwargs)
         problems = {k: sorted(info.get(k) or []) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
         if strict and any(problems.values()):
-            lines = [f"{k} ({len(v)}): {', '.join(map(str, v[:20]))}{' ...' if len(v) > 20 else ''}"
-                     for k, v in problems.items() if v]
-            raise RuntimeError(f"Checkpoint {pretrained_model_name_or_path} does not match the model:\n" + "\n".join(lines))
+            lines = [
+                f"{k} ({len(v)}): {', '.join(map(str, v[:20]))}{' ...' if len(v) > 20 else ''}"
+                for k, v in problems.items()
+                if v
+            ]
+            raise RuntimeError(
+                f"Checkpoint {pretrained_model_name_or_path} does not match the model:\n" + "\n".join(lines)
+            )
         return (model, info) if want_info else model
 
     @classmethod
@@ -190,7 +195,7 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
         sam2_checkpoint: str | None,
         config: PixelQwen2_5_VLConfig | None = None,
         **kwargs,
-    ) -> "PixelQwen2_5_VLForConditionalGeneration":
+    ) -> PixelQwen2_5_VLForConditionalGeneration:
         """A fresh UniPixel from the base Qwen2.5-VL weights and the official SAM 2.1 `.pt` (spec §1.8).
 
         Loads the Qwen2.5-VL checkpoint at `base_path` (legacy or new key layout); every key outside the UniPixel
@@ -206,10 +211,21 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
             base.setdefault("mem_token_order", "raster")
             config = PixelQwen2_5_VLConfig(**base)
         model, info = super().from_pretrained(base_path, config=config, output_loading_info=True, **kwargs)
-        new_modules = ("sam2.", "seg_head.", "ref_encoder.", "ref_proj", "tem_pe.", "tem_emb.", "tem_proj.", "msk_proj.")
+        new_modules = (
+            "sam2.",
+            "seg_head.",
+            "ref_encoder.",
+            "ref_proj",
+            "tem_pe.",
+            "tem_emb.",
+            "tem_proj.",
+            "msk_proj.",
+        )
         missing = sorted(info.get("missing_keys") or [])
         not_new = [k for k in missing if not k.startswith(new_modules)]
-        problems = not_new + sorted(info.get("unexpected_keys") or []) + sorted(map(str, info.get("mismatched_keys") or []))
+        problems = (
+            not_new + sorted(info.get("unexpected_keys") or []) + sorted(map(str, info.get("mismatched_keys") or []))
+        )
         if problems:
             raise RuntimeError(f"base checkpoint {base_path} does not match Qwen2.5-VL: {problems[:20]}")
         if model.has_pixel_modules:
@@ -266,7 +282,9 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
         frames = prompts[:, 5].float()
         denom = (num_frames.float() - 1).clamp(min=1)
         if (frames < 0).any() or (frames > num_frames.float() - 1).any():
-            raise ValueError(f"prompt frame index out of range: frames {frames.tolist()} vs {num_frames.tolist()} frames")
+            raise ValueError(
+                f"prompt frame index out of range: frames {frames.tolist()} vs {num_frames.tolist()} frames"
+            )
         temporal = self.tem_pe(frames / denom) + self.tem_emb.weight[0].float()
         temporal = self.tem_proj(temporal.to(self.tem_proj.weight.dtype))
         fused = torch.cat([spatial.to(temporal.dtype), temporal], dim=-1)
@@ -288,7 +306,7 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
                 grid_thw.cpu(), vcfg.spatial_merge_size, vcfg.window_size, vcfg.patch_size
             )
             x = x[torch.argsort(window_index).to(x.device)]
-        merge = self.config.vision_config.spatial_merge_size ** 2
+        merge = self.config.vision_config.spatial_merge_size**2
         sizes = (grid_thw.prod(-1) // merge).tolist()
         return [
             chunk.view(int(g[0]), -1, chunk.shape[-1]) for chunk, g in zip(torch.split(x, sizes), grid_thw.tolist())
@@ -331,7 +349,11 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
         return nullcontext()
 
     def segment_with_loss(
-        self, hidden: torch.Tensor, frames: torch.Tensor, gt_masks: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        hidden: torch.Tensor,
+        frames: torch.Tensor,
+        gt_masks: torch.Tensor,
+        generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
         """Train-time SAM 2 pass for one sample: all objects together, each frame encoded once.
 
@@ -428,7 +450,7 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
         """Input embeddings with visual features scattered and `<|ref|>` / `<|mem|>` rows overwritten."""
         cfg = self.config
         embeds = self.get_input_embeddings()(input_ids)
-        merge = cfg.vision_config.spatial_merge_size ** 2
+        merge = cfg.vision_config.spatial_merge_size**2
         row_items: dict[str, list] = {}
         item_feats: dict[str, list] = {}
         for kind, pixels, grid, token in (
@@ -437,13 +459,17 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
         ):
             if pixels is None:
                 continue
-            out = self.model.get_video_features(pixels, grid) if kind == "video" else self.model.get_image_features(
-                pixels, grid
+            out = (
+                self.model.get_video_features(pixels, grid)
+                if kind == "video"
+                else self.model.get_image_features(pixels, grid)
             )
             merged = torch.cat(out.pooler_output, dim=0).to(embeds.dtype)
             placeholder = (input_ids == token).unsqueeze(-1)
             if int(placeholder.sum()) != merged.shape[0]:
-                raise ValueError(f"{kind} placeholder tokens ({int(placeholder.sum())}) != features ({merged.shape[0]})")
+                raise ValueError(
+                    f"{kind} placeholder tokens ({int(placeholder.sum())}) != features ({merged.shape[0]})"
+                )
             embeds = embeds.masked_scatter(placeholder, merged)
             row_items[kind] = self._items_per_row(input_ids, token, grid, merge)
             if refer_mask is not None and self.has_pixel_modules:
@@ -692,8 +718,12 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
         results = []
         for row in range(input_ids.shape[0]):
             picked = positions[positions[:, 0] == row, 1]
-            hidden = self.seg_hidden(prenorm[row, picked]) if len(picked) else torch.zeros(
-                0, self.config.sam2_hidden_tokens, self.sam2.sam_prompt_embed_dim, device=prenorm.device
+            hidden = (
+                self.seg_hidden(prenorm[row, picked])
+                if len(picked)
+                else torch.zeros(
+                    0, self.config.sam2_hidden_tokens, self.sam2.sam_prompt_embed_dim, device=prenorm.device
+                )
             )
             size = None if frame_sizes is None else tuple(frame_sizes[row])
             results.append(self.decode_masks(hidden, sam2_frames[row], size, mask_chunk_size)[0])

@@ -72,7 +72,7 @@ def sam2_model_config(
     return cfg.model
 
 
-def build_sam2(name: str, image_size: int, drop_path: float = 0.0, overrides: list[str] | None = None) -> "PixelSAM2":
+def build_sam2(name: str, image_size: int, drop_path: float = 0.0, overrides: list[str] | None = None) -> PixelSAM2:
     """Instantiate `PixelSAM2` from a SAM 2 YAML (random init; load weights separately)."""
     return instantiate(sam2_model_config(name, image_size, drop_path, overrides), _recursive_=True)
 
