@@ -1,0 +1,16 @@
+"""Runs `benchmarks/bench_metrics.py --quick` so the benchmark keeps working (it also checks |ours - ref| <= 1e-9)."""
+
+import importlib.util
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_metrics.py"
+
+
+def test_bench_metrics_quick(capsys):
+    spec = importlib.util.spec_from_file_location("bench_metrics", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.main(["--quick", "--threads", "2"])
+    assert len(rows) == 2
+    assert all(r["max_abs_diff"] <= 1e-9 and r["ref_fps"] > 0 and r["ours_fps_1t"] > 0 for r in rows)
+    assert "max |diff|" in capsys.readouterr().out
