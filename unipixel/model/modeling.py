@@ -24,7 +24,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from sam2.modeling.sam.prompt_encoder import PromptEncoder
 from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText, Qwen2_5_VLForConditionalGeneration
 from transformers.conversion_mapping import (
     get_checkpoint_conversion_mapping,
@@ -37,7 +36,7 @@ from transformers.vision_utils import get_vision_window_index
 from ..utils.masks import masks_to_token_grid
 from .configuration import PixelQwen2_5_VLConfig
 from .losses import mask_loss
-from .sam2_adapter import PixelSAM2, build_sam2, rename_sam2_state_dict
+from .sam2_adapter import PixelSAM2, PromptEncoder, build_sam2, rename_sam2_state_dict
 
 REF_POINT, REF_BOX = 0, 1
 

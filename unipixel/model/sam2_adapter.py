@@ -22,12 +22,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 _hydra_was_initialised = GlobalHydra.instance().is_initialized()
-import sam2  # noqa: E402  (importing sam2 initialises Hydra's global state)
+import sam2  # noqa: E402  (importing sam2 initialises Hydra's global state; every unipixel import of sam2 comes here)
 
 if not _hydra_was_initialised and GlobalHydra.instance().is_initialized():
     # sam2's import-time `initialize_config_module` would make every later `@hydra.main` fail; we never use it.
     GlobalHydra.instance().clear()
 
+from sam2.modeling.sam.prompt_encoder import PromptEncoder  # noqa: E402,F401  (re-exported for the model)
 from sam2.modeling.sam2_base import NO_OBJ_SCORE, SAM2Base  # noqa: E402
 
 SAM2_MEAN = (0.485, 0.456, 0.406)

@@ -1,0 +1,1 @@
+"""Training: stage runner, Trainer subclass, trainable-module selection, partial checkpoints."""

@@ -1,0 +1,284 @@
+"""Run training stages from a composed config (see `configs/train.yaml`); `python -m unipixel.train` calls `run`.
+
+A stage: build tokenizer and model (full checkpoint, base Qwen2.5-VL + SAM 2.1, or random tiny), load the partial
+checkpoints of earlier stages, select trainable modules (LoRA through peft), build the data mixture and the grouped
+sampler, train with `PixelTrainer`, export. Gradient accumulation is derived from the global batch, the world size
+and the per-device batch, never set by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+logger = logging.getLogger(__name__)
+
+PIXEL_TOKENS = ["<|ref|>", "<|seg|>", "<|mem|>"]
+
+
+def as_dict(node) -> dict:
+    """A config node (or None) as a plain, resolved dict."""
+    if node is None:
+        return {}
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def grad_accumulation(global_batch: int, per_device: int, world: int) -> int:
+    """`global_batch / (world x per_device)`; refuses layouts that cannot reach the global batch exactly."""
+    denom = per_device * world
+    if global_batch % denom:
+        raise ValueError(
+            f"global batch {global_batch} is not a multiple of per-device batch {per_device} x world size {world}"
+        )
+    return global_batch // denom
+
+
+def configure_logging_backends(report_to: list[str]) -> list[str]:
+    """wandb runs offline unless an API key is configured; unknown backends are dropped with a warning."""
+    if "wandb" in report_to and not os.environ.get("WANDB_API_KEY") and not os.environ.get("WANDB_MODE"):
+        os.environ["WANDB_MODE"] = "offline"
+    return list(report_to)
+
+
+def build_tokenizer(model_cfg: DictConfig):
+    """The tiny local tokenizer, or the one next to the weights with UniPixel's three tokens added."""
+    if model_cfg.name == "tiny":
+        from unipixel.model.tiny import build_tiny_tokenizer
+
+        return build_tiny_tokenizer()
+    from transformers import AutoTokenizer
+
+    source = model_cfg.path or model_cfg.base_path
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    missing = [t for t in PIXEL_TOKENS if t not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": PIXEL_TOKENS})
+    return tokenizer
+
+
+def attn_implementation(requested: str = "auto") -> str:
+    """flash-attention 2 when installed, SDPA otherwise (an explicit choice is kept)."""
+    if requested != "auto":
+        return requested
+    from transformers.utils import is_flash_attn_2_available
+
+    return "flash_attention_2" if is_flash_attn_2_available() else "sdpa"
+
+
+def build_model(model_cfg: DictConfig, tokenizer, stage_cfg: DictConfig, hardware: DictConfig, seed: int):
+    """Full checkpoint (`path`), or base Qwen2.5-VL + SAM 2.1 (`base_path`), or random init (tiny)."""
+    from hydra.utils import instantiate
+
+    from unipixel.model import PixelQwen2_5_VLForConditionalGeneration as Model
+
+    overrides = as_dict(stage_cfg.get("model_overrides"))
+    attn = attn_implementation(hardware.get("attn_implementation", "auto"))
+    if model_cfg.path:
+        model = Model.from_pretrained(model_cfg.path, attn_implementation=attn)
+    else:
+        config = (
+            instantiate(model_cfg.config, tokenizer=tokenizer)
+            if model_cfg.name == "tiny"
+            else instantiate(model_cfg.config)
+        )
+        if model_cfg.base_path:
+            model = Model.from_base(
+                model_cfg.base_path, model_cfg.sam2_checkpoint, config=config, attn_implementation=attn
+            )
+        else:
+            torch.manual_seed(seed)
+            config._attn_implementation = attn
+            model = Model(config)
+    for key, value in overrides.items():
+        if not hasattr(model.config, key):
+            raise ValueError(f"stage model_overrides: unknown config field {key!r}")
+        setattr(model.config, key, value)
+    return model
+
+
+def build_data(stage_cfg: DictConfig, processor, seed: int):
+    from unipixel.data.mixture import build_mixture
+
+    data = stage_cfg.data
+    common = as_dict(data.get("common"))
+    return build_mixture(
+        list(data.datasets), config_dir=data.get("config_dir"), root=data.root, processor=processor, **common
+    )
+
+
+def training_arguments(**kwargs):
+    """`TrainingArguments` across transformers 5.x: the warm-up ratio moved into `warmup_steps` (a float < 1) and
+    `logging_dir` became the `TENSORBOARD_LOGGING_DIR` environment variable in later releases."""
+    import inspect
+
+    from transformers import TrainingArguments
+
+    accepted = inspect.signature(TrainingArguments.__init__).parameters
+    if "warmup_ratio" not in accepted:
+        kwargs["warmup_steps"] = kwargs.pop("warmup_ratio")
+    if "logging_dir" not in accepted:
+        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", kwargs.pop("logging_dir"))
+    return TrainingArguments(**kwargs)
+
+
+def build_stage(cfg: DictConfig, name: str, dataset=None):
+    """Everything a stage needs, ready to train: returns `(trainer, tokenizer, out_dir)`.
+
+    `dataset` (optional) replaces the stage's configured mixture: any torch Dataset of `Sample`s or processed items
+    with a `data_types` attribute (one data type per index) works.
+    """
+    from unipixel.data.mixture import DataTypeGroupedSampler
+    from unipixel.data.processor import PixelProcessor
+
+    from .checkpoint import load_partial
+    from .modules import configure_trainable
+    from .trainer import PixelTrainer
+
+    stage = cfg.stages[name]
+    out_dir = Path(cfg.output_dir) / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
+    seed = int(cfg.seed)
+
+    tokenizer = build_tokenizer(cfg.model)
+    model = build_model(cfg.model, tokenizer, stage, cfg.hardware, seed)
+    for partial in stage.get("partial_checkpoints") or []:
+        load_partial(model, partial)
+    model = configure_trainable(model, list(stage.tuning_modules), as_dict(stage.get("lora")) or None)
+    if cfg.hardware.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "enable_input_require_grads"):
+            model.enable_input_require_grads()
+
+    common = stage.data.get("common") or {}
+    processor = PixelProcessor(
+        tokenizer,
+        sam2_image_size=model.config.sam2_image_size,
+        target_frames=int(common.get("sample_frames", 8)),
+        **as_dict(stage.data.get("processor")),
+    )
+    dataset = build_data(stage, processor, seed) if dataset is None else dataset
+    world = world_size()
+    per_device = int(cfg.train.per_device_batch_size)
+    accumulation = grad_accumulation(int(stage.global_batch_size), per_device, world)
+    sampler = DataTypeGroupedSampler(
+        dataset.data_types,
+        per_device_batch=per_device,
+        world_size=world,
+        rank=0,
+        seed=seed,
+        remainder=(stage.data.get("sampler") or {}).get("remainder", "pad"),
+        shard=False,  # the global order; accelerate hands each rank its batches
+    )
+    report_to = configure_logging_backends(list(cfg.train.report_to))
+    warmup = float(stage.get("warmup_ratio", cfg.train.warmup_ratio))
+    args = training_arguments(
+        output_dir=str(out_dir),
+        warmup_ratio=warmup,
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accumulation,
+        learning_rate=float(stage.learning_rate),
+        weight_decay=float(cfg.train.weight_decay),
+        lr_scheduler_type=cfg.train.lr_scheduler_type,
+        num_train_epochs=float(stage.get("num_epochs", 1)),
+        max_steps=int(stage.get("max_steps") or -1),
+        max_grad_norm=float(cfg.train.max_grad_norm),
+        optim=cfg.train.optim,
+        bf16=bool(cfg.hardware.bf16),
+        tf32=bool(cfg.hardware.tf32) if torch.cuda.is_available() else None,
+        use_cpu=bool(cfg.hardware.get("use_cpu", False)),
+        logging_steps=int(cfg.train.logging_steps),
+        save_strategy="steps",
+        save_steps=int(stage.save_steps),
+        save_total_limit=cfg.train.get("save_total_limit"),
+        dataloader_num_workers=int(cfg.train.dataloader_num_workers),
+        report_to=report_to,
+        logging_dir=str(out_dir / "logs"),
+        run_name=f"{cfg.name}-{name}",
+        seed=seed,
+        data_seed=seed,
+        remove_unused_columns=False,
+        deepspeed=stage.get("deepspeed", cfg.hardware.get("deepspeed")),
+        ddp_find_unused_parameters=True,
+        disable_tqdm=bool(cfg.train.get("disable_tqdm", False)),
+    )
+    trainer = PixelTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=Collator(processor),
+        tuning_groups=[g for g in stage.tuning_modules if g != "lora"],
+        sam2_learning_rate=stage.get("sam2_learning_rate"),
+        train_sampler=sampler,
+        export_full_model=bool(stage.get("export_full_model", False)),
+    )
+    logger.info(
+        "stage %s: %d samples, world %d x per-device %d x accumulation %d = global batch %d",
+        name,
+        len(dataset),
+        world,
+        per_device,
+        accumulation,
+        int(stage.global_batch_size),
+    )
+    return trainer, tokenizer, out_dir
+
+
+def run_stage(cfg: DictConfig, name: str, dataset=None) -> Path:
+    """Train one stage (resuming from its last checkpoint when there is one) and export; returns the output folder."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    trainer, tokenizer, out_dir = build_stage(cfg, name, dataset)
+    stage = cfg.stages[name]
+    resume = None
+    if cfg.get("resume", True):
+        resume = get_last_checkpoint(str(out_dir)) if out_dir.is_dir() else None
+    trainer.train(resume_from_checkpoint=resume)
+    extra = {"partial_checkpoint": ",".join(map(str, stage.get("partial_checkpoints") or [])) or None}
+    trainer.export(str(out_dir), tokenizer=tokenizer, extra_config=extra)
+    if hasattr(trainer.train_dataset, "summary"):
+        logger.info("data summary for %s:\n%s", name, trainer.train_dataset.summary())
+    return out_dir
+
+
+class Collator:
+    """Batches processed items (or raw `Sample`s) into model inputs; picklable for dataloader workers."""
+
+    def __init__(self, processor):
+        self.processor = processor
+
+    def __call__(self, items: list) -> dict:
+        from unipixel.data.processor import Sample, model_inputs
+
+        items = [self.processor(item) if isinstance(item, Sample) else item for item in items]
+        return model_inputs(self.processor.collate(items))
+
+
+def selected_stages(cfg: DictConfig) -> list[str]:
+    names = list(cfg.stages.keys())
+    chosen = cfg.get("run_stages", "all")
+    if chosen in (None, "all"):
+        return names
+    chosen = [chosen] if isinstance(chosen, str) else list(chosen)
+    unknown = [c for c in chosen if c not in names]
+    if unknown:
+        raise ValueError(f"run_stages {unknown} not in the experiment's stages {names}")
+    return chosen
+
+
+def run(cfg: DictConfig) -> dict[str, Path]:
+    """Run the selected stages in order; returns each stage's output folder."""
+    if not cfg.get("stages"):
+        raise ValueError("the config defines no stages; pick an experiment, e.g. experiment=toy")
+    outputs = {}
+    for name in selected_stages(cfg):
+        outputs[name] = run_stage(cfg, name)
+    return outputs

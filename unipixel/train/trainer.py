@@ -1,0 +1,165 @@
+"""`PixelTrainer`: transformers' `Trainer` (which drives accelerate and DeepSpeed) with UniPixel's specifics.
+
+- SAM 2 in its own optimiser group at its own learning rate;
+- the per-data-type grouped sampler (every rank sees the same data type at the same step);
+- LM and mask loss components logged next to the total loss;
+- stages 1/2 save partial checkpoints (trained tensors + the buffers they depend on), stage 3 saves resumable
+  partial checkpoints while training and a merged, full HF model at the end;
+- resuming loads the partial weights of the checkpoint strictly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from transformers import Trainer
+
+from .checkpoint import load_partial, save_partial, unwrap
+from .modules import parameter_groups
+
+logger = logging.getLogger(__name__)
+
+
+class PixelTrainer(Trainer):
+    """Trainer for one UniPixel stage.
+
+    Args (besides the Trainer's own):
+        tuning_groups: the stage's module groups (saved in partial checkpoints).
+        sam2_learning_rate: learning rate of SAM 2's parameters (None: the base rate).
+        train_sampler: sampler yielding the global index order (see `unipixel.data.mixture`); None: Trainer default.
+        export_full_model: at the end, merge LoRA and save a full model loadable with `from_pretrained`.
+    """
+
+    def __init__(
+        self,
+        *args,
+        tuning_groups: list[str],
+        sam2_learning_rate: float | None = None,
+        train_sampler=None,
+        export_full_model: bool = False,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        self.tuning_groups = list(tuning_groups)
+        self.sam2_learning_rate = sam2_learning_rate
+        self.train_sampler = train_sampler
+        self.export_full_model = export_full_model
+        self._component_sums: dict[str, float] = defaultdict(float)
+        self._component_counts: dict[str, int] = defaultdict(int)
+
+    # ------------------------------------------------------------------ optimiser / data
+    def create_optimizer(self, model=None):
+        if self.optimizer is None:
+            groups = parameter_groups(
+                self.model if model is None else model,
+                self.args.learning_rate,
+                self.sam2_learning_rate,
+                self.args.weight_decay,
+            )
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, self.model)
+            optimizer_kwargs.pop("lr", None)
+            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return self.optimizer
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.train_sampler is not None:
+            return self.train_sampler
+        return super()._get_train_sampler(train_dataset)
+
+    # ------------------------------------------------------------------ loss + logging
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        outputs = model(**inputs)
+        loss = outputs["loss"]
+        if model.training and not loss.requires_grad:
+            raise RuntimeError(
+                f"this batch reaches none of the stage's trainable modules ({self.tuning_groups}); the stage's data "
+                "must exercise them (e.g. stage 1 needs <|ref|> samples, stage 2 samples with masks)"
+            )
+        for key in ("lm_loss", "mask_loss", "mask_focal", "mask_dice", "mask_iou", "mask_class"):
+            value = outputs.get(key) if hasattr(outputs, "get") else None
+            if value is not None:
+                self._component_sums[key] += float(value.detach())
+                self._component_counts[key] += 1
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        if "loss" in logs:
+            for key, total in self._component_sums.items():
+                logs[key] = round(total / max(self._component_counts[key], 1), 6)
+            self._component_sums.clear()
+            self._component_counts.clear()
+        super().log(logs, *args, **kwargs)
+
+    # ------------------------------------------------------------------ saving / resuming
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        output_dir = output_dir or self.args.output_dir
+        if not self.args.should_save:
+            return
+        # resumable checkpoints: the stage's trained groups here, LoRA weights beside them (`_save_checkpoint`)
+        save_partial(self.model, output_dir, self.tuning_groups)
+        torch.save(self.args, Path(output_dir) / "training_args.bin")
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
+        load_partial(model or self.model, resume_from_checkpoint)
+        if any("lora_" in n for n, _ in (model or self.model).named_parameters()):
+            self._load_lora(model or self.model, resume_from_checkpoint)
+
+    def _load_lora(self, model, checkpoint_dir) -> None:
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        path = Path(checkpoint_dir) / "adapter_model.safetensors"
+        if not path.is_file():
+            raise FileNotFoundError(f"{checkpoint_dir} lacks the LoRA weights ({path.name}) needed to resume")
+        result = set_peft_model_state_dict(unwrap_peft(model), load_file(str(path)))
+        if getattr(result, "unexpected_keys", None):
+            raise RuntimeError(f"unexpected LoRA keys in {path}: {result.unexpected_keys[:10]}")
+
+    def save_lora(self, output_dir: str) -> None:
+        from peft import get_peft_model_state_dict
+        from safetensors.torch import save_file
+
+        peft_model = unwrap_peft(self.model)
+        if peft_model is None:
+            return
+        state = {k: v.contiguous().cpu() for k, v in get_peft_model_state_dict(peft_model).items()}
+        save_file(state, str(Path(output_dir) / "adapter_model.safetensors"), metadata={"format": "pt"})
+
+    def _save_checkpoint(self, model, trial) -> None:
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save and unwrap_peft(self.model) is not None:
+            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+            folder = Path(self.args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            self.save_lora(str(folder))
+
+    def export(self, output_dir: str, tokenizer=None, extra_config: dict | None = None) -> None:
+        """Final save: a full model (LoRA merged into the base weights) when `export_full_model`, else partial."""
+        if not self.args.should_save:
+            return
+        if not self.export_full_model:
+            save_partial(self.model, output_dir, self.tuning_groups)
+            return
+        model = self.accelerator.unwrap_model(self.model)
+        peft_model = unwrap_peft(model)
+        if peft_model is not None:
+            model = peft_model.merge_and_unload()
+        model = unwrap(model)
+        for key, value in (extra_config or {}).items():
+            setattr(model.config, key, value)
+        model.save_pretrained(output_dir)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(output_dir)
+        logger.info("saved the full model to %s", output_dir)
+
+
+def unwrap_peft(model):
+    """The peft model inside DDP/DeepSpeed wrappers, or None."""
+    from peft import PeftModel
+
+    while hasattr(model, "module"):
+        model = model.module
+    return model if isinstance(model, PeftModel) else None
