@@ -1,0 +1,314 @@
+"""The dataset base class every loader builds on.
+
+A loader subclasses `BaseDataset` and writes two methods:
+
+    class MyDataset(BaseDataset):
+        key = "my_dataset"          # dataset key: error messages, logs, `Sample.dataset`
+        data_type = "seg_image"     # default sampler group (§4.7); a record may carry its own "data_type"
+
+        def load_index(self) -> list[dict]:      # light records, read once, lazily (first len() / getitem)
+            return [{"id": "0001", "file": ".../0001.json", ...}, ...]
+
+        def build(self, record: dict, rng: np.random.Generator) -> Sample:
+            ...                                   # decode frames once, masks at frame size, conversation
+
+`dataset[i]` returns the raw `Sample`, or the processor's dict (plus `meta`) when a `PixelProcessor` is attached.
+In training a sample that fails (`DataError`) is replaced by a random sample of the same data type from the same
+dataset, within a logged budget (`max_broken`); a sample over `max_num_words` / `max_num_tokens` is resampled the same
+way and counted. In strict mode (the default outside `split="train"`) both raise instead. Every error names the dataset,
+the sample id and the file. Randomness comes from one `numpy` Generator per (seed, epoch, index, attempt), so a sample
+is reproducible whichever worker or rank loads it.
+
+Each dataset key is a YAML under `configs/data/datasets/<key>.yaml` (`_target_` + arguments; paths are relative to
+`root`, the layout of the released UniPixel-SFT-1M `data/` folder); there is no registry object.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DataError, data_errors
+from .io import VideoReader, read_image
+from .processor import Sample
+from .sampling import sample_indices
+from .templates import REF, SEG
+
+logger = logging.getLogger(__name__)
+
+DATA_TYPES = (
+    "seg_image",
+    "seg_video",
+    "ref_point",
+    "ref_box",
+    "region_image",
+    "region_video",
+    "mem_point_image",
+    "mem_point_video",
+    "mem_box_image",
+    "mem_box_video",
+    "multimodal",
+    "text",
+)
+
+
+class BaseDataset(torch.utils.data.Dataset):
+    """Lazy annotation index + per-sample building with resampling, limits and error budgets.
+
+    Args:
+        root: data root (`data/` of UniPixel-SFT-1M); every path argument of a subclass is relative to it.
+        split: `train` (random sampling, template pools, replacement of broken samples) or an evaluation split
+            (uniform sampling, fixed wording, strict).
+        processor: a `PixelProcessor`; when set, items are model-input dicts instead of `Sample`s.
+        name: dataset key used in `Sample.dataset`, logs and errors (default: the class's `key`).
+        sample_frames: frames per video clip (8 in training, 16 at evaluation); <= 0 keeps every frame.
+        sample_type: `random` or `uniform` (default: random in training, uniform otherwise).
+        max_conv_turns: turns per multi-turn sample (3).
+        max_num_words: resample a sample whose longest assistant turn has more words (None: no limit). Unlike
+            upstream (B9) it looks at the built conversation, so it works for every dataset.
+        max_num_tokens: resample a sample whose token sequence (visual tokens included) is longer; needs a processor.
+        max_broken: replacements of broken samples tolerated per dataset object (per worker) before giving up.
+        max_resample: attempts for one index before giving up (a dataset where nothing fits the limits).
+        strict: raise on any broken or over-long sample (default: True unless split == "train").
+        seed: seeds every random choice together with epoch, index and attempt.
+        video_backend, num_threads: video decoding (see `io.VideoReader`).
+    """
+
+    key: str = ""
+    data_type: str = "seg_image"
+    # False: an object without pixels on every frame of the clip is a broken sample (image loaders); video loaders
+    # whose objects may be absent from all sampled frames set True (SAM 2's loss then supervises "absent")
+    allow_empty_masks: bool = False
+
+    def __init__(
+        self,
+        root: str | Path = "data",
+        split: str = "train",
+        processor=None,
+        name: str | None = None,
+        sample_frames: int = 8,
+        sample_type: str | None = None,
+        max_conv_turns: int = 3,
+        max_num_words: int | None = None,
+        max_num_tokens: int | None = None,
+        max_broken: int = 100,
+        max_resample: int = 20,
+        strict: bool | None = None,
+        seed: int = 0,
+        video_backend: str = "auto",
+        num_threads: int = 1,
+    ):
+        super().__init__()
+        self.root = Path(root)
+        self.split = split
+        self.training = split == "train"
+        self.processor = processor
+        self.name = name or self.key or type(self).__name__
+        self.sample_frames = sample_frames
+        self.sample_type = sample_type or ("random" if self.training else "uniform")
+        self.max_conv_turns = max_conv_turns
+        self.max_num_words, self.max_num_tokens = max_num_words, max_num_tokens
+        self.max_broken, self.max_resample = max_broken, max_resample
+        self.strict = (not self.training) if strict is None else strict
+        self.seed, self.epoch = seed, 0
+        self.video_backend, self.num_threads = video_backend, num_threads
+        self.stats: Counter = Counter()
+        self._index: list[dict] | None = None
+        self._by_type: dict[str, np.ndarray] | None = None
+
+    # ------------------------------------------------------------------ to implement
+    def load_index(self) -> list[dict]:
+        """Read the annotation files into light records (dicts with at least `id`; optional `file`, `data_type`)."""
+        raise NotImplementedError
+
+    def build(self, record: dict, rng: np.random.Generator) -> Sample:
+        """One `Sample` from one record: frames `(T, H, W, 3)` uint8 decoded once, masks at frame size."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ index
+    @property
+    def index(self) -> list[dict]:
+        if self._index is None:
+            with data_errors(self.name, "-", None):  # a stray KeyError in an annotation file still names the dataset
+                self._index = self.load_index()
+            logger.info("%s/%s: %d samples indexed", self.name, self.split, len(self._index))
+        return self._index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def data_types(self) -> list[str]:
+        """Sampler group of every index (read from the index, no sample is built)."""
+        return [r.get("data_type", self.data_type) for r in self.index]
+
+    def path(self, *parts) -> Path:
+        """A path under `root`."""
+        return self.root.joinpath(*[str(p) for p in parts])
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    # ------------------------------------------------------------------ loading helpers for subclasses
+    def read_image(self, path: str | Path, sample_id) -> np.ndarray:
+        """An image as a 1-frame clip `(1, H, W, 3)` uint8."""
+        return read_image(path, self.name, sample_id)[None]
+
+    def open_video(self, source, sample_id, fps: float | None = None) -> VideoReader:
+        """A `VideoReader` on a video file / frame folder / frame list with this dataset's backend settings."""
+        return VideoReader(source, self.video_backend, self.num_threads, fps, self.name, sample_id)
+
+    def frame_indices(self, num_frames: int, rng: np.random.Generator) -> np.ndarray:
+        """Clip indices out of `num_frames` with this dataset's `sample_frames` / `sample_type`."""
+        return sample_indices(num_frames, self.sample_frames, self.sample_type, rng)
+
+    def turns_to_conversation(self, turns: list[tuple[str, str]]) -> list[dict]:
+        """`[(question, answer), ...]` → conversation; at evaluation only the first question is kept (the model
+        answers it)."""
+        if not self.training:
+            return [{"role": "user", "content": turns[0][0]}]
+        conv = []
+        for question, answer in turns:
+            conv += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        return conv
+
+    # ------------------------------------------------------------------ sample access
+    def rng(self, idx: int, attempt: int = 0) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, idx, attempt])
+
+    def get_sample(self, idx: int, rng: np.random.Generator | None = None) -> Sample:
+        """The raw `Sample` at `idx` (no replacement, no limits): what evaluation and tests read."""
+        record = self.index[idx]
+        rid = record.get("id", idx)
+        with data_errors(self.name, rid, record.get("file")):
+            sample = self.build(record, self.rng(idx) if rng is None else rng)
+        self.check(sample, record.get("file"))
+        return sample
+
+    def __getitem__(self, idx: int):
+        idx = int(idx)
+        for attempt in range(self.max_resample + 1):
+            rng = self.rng(idx, attempt)
+            try:
+                sample = self.get_sample(idx, rng)
+                item = self._process(sample)
+            except DataError as err:
+                if self.strict:
+                    raise
+                self._count("broken", err)
+                idx = self._replacement(idx, rng)
+                continue
+            reason = self._over_limit(sample, item)
+            if reason is None:
+                return item
+            err = DataError(self.name, sample.id, sample.meta.get("path"), reason)
+            if self.strict:
+                raise err
+            self._count("too_long", err)
+            idx = self._replacement(idx, rng)
+        raise RuntimeError(
+            f"{self.name}: no usable sample after {self.max_resample + 1} attempts (stats: {dict(self.stats)})"
+        )
+
+    def summary(self) -> str:
+        """One line with this dataset object's counters (each DataLoader worker keeps its own)."""
+        counts = ", ".join(f"{k}={v}" for k, v in sorted(self.stats.items())) or "nothing replaced"
+        return f"{self.name}/{self.split}: {len(self)} samples; {counts}"
+
+    # ------------------------------------------------------------------ internals
+    def check(self, sample: Sample, file=None) -> None:
+        """Shape / count invariants of a built sample; a violation is a `DataError` naming the sample and file."""
+        where = sample.meta.get("path", file)
+
+        def fail(msg):
+            raise DataError(self.name, sample.id, where, msg)
+
+        frames = sample.frames
+        if frames is not None:
+            if not (isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.ndim == 4):
+                fail(f"frames must be a (T, H, W, 3) uint8 array, got {getattr(frames, 'shape', type(frames))}")
+            if frames.shape[-1] != 3 or frames.shape[0] == 0:
+                fail(f"frames must be (T, H, W, 3) with T >= 1, got {frames.shape}")
+        answers = "".join(t["content"] for t in sample.conversation if t["role"] == "assistant")
+        questions = "".join(t["content"] for t in sample.conversation if t["role"] == "user")
+        n_seg = answers.count(SEG)
+        masks = sample.seg_masks
+        if masks is not None:
+            if frames is None or masks.ndim != 4 or masks.shape[1:] != frames.shape[:3] or masks.dtype != bool:
+                fail(
+                    f"seg_masks must be (O, T, H, W) bool matching frames {None if frames is None else frames.shape}"
+                    f", got {masks.shape} {masks.dtype}"
+                )
+            if masks.shape[0] != n_seg:
+                fail(f"{n_seg} {SEG} tokens in the answers but {masks.shape[0]} object masks")
+            if not self.allow_empty_masks:
+                empty = np.flatnonzero(~masks.reshape(len(masks), -1).any(1))
+                if len(empty):
+                    fail(f"objects {empty.tolist()} have empty masks at frame size")
+        elif n_seg:
+            fail(f"{n_seg} {SEG} tokens but no seg_masks")
+        n_ref = questions.count(REF)
+        n_prompts = 0 if sample.ref_prompts is None else len(sample.ref_prompts)
+        if n_ref != n_prompts:
+            fail(f"{n_ref} {REF} tokens but {n_prompts} visual prompts")
+        gt = sample.meta.get("gt_masks")
+        if gt is not None and not self.allow_empty_masks:
+            empty = np.flatnonzero(~np.asarray(gt).reshape(len(gt), -1).any(1))
+            if len(empty):
+                fail(f"ground-truth objects {empty.tolist()} have empty masks at frame size")
+
+    def _process(self, sample: Sample):
+        if self.processor is None:
+            return sample
+        open_turn = bool(sample.conversation) and sample.conversation[-1]["role"] == "user"
+        with data_errors(self.name, sample.id, sample.meta.get("path")):
+            item = self.processor(sample, add_generation_prompt=open_turn)
+        if sample.seg_masks is not None and "seg_masks" in item:
+            # a tiny object can vanish when its mask is resized to the SAM 2 input: its loss would teach "absent"
+            before = np.asarray(sample.seg_masks).reshape(len(sample.seg_masks), -1).any(1)
+            after = item["seg_masks"].flatten(1).any(1).numpy()
+            lost = np.flatnonzero(before & ~after)
+            if len(lost):
+                size = self.processor.sam2_image_size
+                msg = f"objects {lost.tolist()} have empty masks after resizing to the SAM 2 input ({size} px)"
+                raise DataError(self.name, sample.id, sample.meta.get("path"), msg)
+        item["meta"] = sample.meta
+        return item
+
+    def _over_limit(self, sample: Sample, item) -> str | None:
+        if self.max_num_words is not None:
+            words = max((len(t["content"].split()) for t in sample.conversation if t["role"] == "assistant"), default=0)
+            if words > self.max_num_words:
+                return f"{words} words in an answer > max_num_words {self.max_num_words}"
+        if self.max_num_tokens is not None and isinstance(item, dict):
+            tokens = len(item["input_ids"])
+            if tokens > self.max_num_tokens:
+                return f"{tokens} tokens > max_num_tokens {self.max_num_tokens}"
+        return None
+
+    def _count(self, kind: str, err: DataError) -> None:
+        self.stats[kind] += 1
+        worker = torch.utils.data.get_worker_info()
+        who = f" (worker {worker.id})" if worker is not None else ""
+        action = "resampled" if kind == "too_long" else "replaced"
+        logger.warning("%s%s; %s [%s so far: %d]", err, who, action, kind, self.stats[kind])
+        if kind == "broken" and self.stats["broken"] > self.max_broken:
+            raise RuntimeError(
+                f"{self.name}{who}: {self.stats['broken']} broken samples exceed max_broken={self.max_broken}; "
+                f"last: {err}"
+            ) from err
+
+    def _replacement(self, idx: int, rng: np.random.Generator) -> int:
+        """A random index of the same data type (another one when there is one)."""
+        if self._by_type is None:
+            types = np.asarray(self.data_types, dtype=object)
+            self._by_type = {t: np.flatnonzero(types == t) for t in set(types.tolist())}
+        kind = self.index[idx].get("data_type", self.data_type)
+        pool = self._by_type[kind]
+        if len(pool) > 1:
+            pool = pool[pool != idx]
+        return int(rng.choice(pool))

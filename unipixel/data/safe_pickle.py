@@ -1,0 +1,116 @@
+"""A restricted unpickler for annotation pickles (`refs(unc).p`, `mask_dict.pkl`): data only, never code.
+
+What the real files hold decides what is admitted:
+- `refs(*).p` (refer API, written by Python 2): a list of dicts of ints, strings and lists — plain pickle opcodes,
+  no global lookups at all.
+- `mask_dict.pkl` (Ref-YouTube-VOS / Ref-DAVIS17 conversions): `{str index: [per-frame RLE dict | None]}` whose
+  `counts` are bytes; with pickle protocol 2 bytes arrive through `_codecs.encode(str, 'latin1')`, which is admitted
+  in that exact form only.
+Containers other than list/dict/tuple (`set`, `frozenset`, `collections.OrderedDict`) are admitted; numpy arrays are
+refused unless `allow_numpy=True` (then only `ndarray` / `dtype` / scalar reconstruction). Any other global —
+`os.system`, `builtins.eval`, `subprocess.Popen`, a class with `__reduce__` — raises `UnsafePickleError` before it is
+looked up, so nothing in the file can run.
+
+Python-2 pickles store text as byte strings; they are read as ASCII first, then UTF-8, then latin-1 (which accepts any
+byte), so a non-ASCII sentence does not abort the load.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from pathlib import Path
+from typing import Any, BinaryIO
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """The pickle refers to a global outside the allow-list (it would construct arbitrary objects or run code)."""
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    if encoding.lower().replace("_", "-") not in ("latin1", "latin-1"):
+        raise UnsafePickleError(f"_codecs.encode with encoding {encoding!r} is not admitted")
+    return text.encode("latin1")
+
+
+_SAFE_GLOBALS = {
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "bytearray"): bytearray,
+    ("builtins", "bytes"): bytes,
+    ("__builtin__", "set"): set,  # Python-2 module name
+    ("__builtin__", "frozenset"): frozenset,
+    ("collections", "OrderedDict"): dict,
+    ("_codecs", "encode"): _latin1_encode,
+}
+
+_NUMPY_NAMES = {"_reconstruct", "scalar", "ndarray", "dtype"}
+
+
+def _numpy_global(module: str, name: str):
+    import numpy as np
+
+    if name == "ndarray" and module == "numpy":
+        return np.ndarray
+    if name == "dtype" and module == "numpy":
+        return np.dtype
+    if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name in ("_reconstruct", "scalar"):
+        try:
+            from numpy._core import multiarray
+        except ImportError:  # numpy < 2
+            from numpy.core import multiarray
+
+        return getattr(multiarray, name)
+    return None
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file: BinaryIO, allow_numpy: bool, **kwargs):
+        super().__init__(file, **kwargs)
+        self.allow_numpy = allow_numpy
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _SAFE_GLOBALS:
+            return _SAFE_GLOBALS[(module, name)]
+        if self.allow_numpy and name in _NUMPY_NAMES:
+            found = _numpy_global(module, name)
+            if found is not None:
+                return found
+        raise UnsafePickleError(f"refusing to load global {module}.{name} (only plain data is admitted)")
+
+
+def safe_loads(data: bytes, allow_numpy: bool = False) -> Any:
+    """Unpickle `data` admitting plain data only (see the module docstring); Python-2 text falls back to UTF-8 /
+    latin-1. Raises `UnsafePickleError` for any other global and `pickle.UnpicklingError` for a corrupt stream."""
+    last: UnicodeDecodeError | None = None
+    for encoding in ("ASCII", "utf-8", "latin1"):
+        try:
+            return _RestrictedUnpickler(io.BytesIO(data), allow_numpy, encoding=encoding).load()
+        except UnicodeDecodeError as exc:
+            last = exc
+        except UnsafePickleError:
+            raise
+        except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+            raise pickle.UnpicklingError(f"corrupt pickle: {type(exc).__name__}: {exc}") from exc
+    raise pickle.UnpicklingError(f"undecodable text in pickle: {last}")
+
+
+def safe_load(path: str | os.PathLike | BinaryIO, allow_numpy: bool = False) -> Any:
+    """`safe_loads` of a file path or a binary file object."""
+    if isinstance(path, (str, os.PathLike)):
+        return safe_loads(Path(path).read_bytes(), allow_numpy)
+    return safe_loads(path.read(), allow_numpy)
+
+
+def rle_counts_to_str(obj: Any) -> Any:
+    """Recursively turn RLE dicts' bytes `counts` into str (the JSON form), leaving everything else as is."""
+    if isinstance(obj, dict):
+        if "counts" in obj and isinstance(obj["counts"], bytes):
+            return {**obj, "counts": obj["counts"].decode("ascii")}
+        return {k: rle_counts_to_str(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [rle_counts_to_str(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(rle_counts_to_str(v) for v in obj)
+    return obj
