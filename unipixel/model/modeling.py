@@ -40,6 +40,23 @@ from .sam2_adapter import PixelSAM2, PromptEncoder, build_sam2, rename_sam2_stat
 
 REF_POINT, REF_BOX = 0, 1
 
+try:  # transformers >= 5.2x
+    from transformers.modeling_outputs import MultimodalCausalLMOutputWithPast as _BaseOutput
+except ImportError:  # transformers 5.17
+    from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLCausalLMOutputWithPast as _BaseOutput
+
+
+@dataclass
+class PixelCausalLMOutputWithPast(_BaseOutput):
+    """transformers' Qwen2.5-VL output plus the loss components (`loss` = `lm_loss` + `mask_loss`)."""
+
+    lm_loss: torch.FloatTensor | None = None
+    mask_loss: torch.FloatTensor | None = None
+    mask_focal: torch.FloatTensor | None = None
+    mask_dice: torch.FloatTensor | None = None
+    mask_iou: torch.FloatTensor | None = None
+    mask_class: torch.FloatTensor | None = None
+
 
 class TemporalFourierEncoding(nn.Module):
     """1-D random-Fourier encoding of a normalised time in [0, 1]: `(N,) -> (N, 2 * num_feats)` as `[sin, cos]`.
@@ -593,6 +610,7 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
             logits_to_keep=logits_to_keep,
             **kwargs,
         )
+        outputs = PixelCausalLMOutputWithPast(**outputs)
         if seg_masks is not None and self.has_pixel_modules and self.config.sam2_enable_decoder:
             self._add_mask_loss(outputs, input_ids, attention_mask, sam2_frames, seg_masks)
         return outputs
