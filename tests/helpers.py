@@ -16,3 +16,14 @@ def box_masks(num_frames: int, height: int, width: int, boxes, frames_present=No
 
 def random_frames(num_frames: int, height: int = 120, width: int = 160, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (num_frames, height, width, 3), dtype=np.uint8)
+
+
+def force_token(model, token_id: int, bias: float = 1e4):
+    """Make a random model's greedy decoding emit `token_id` (a forward hook adds `bias` to that logit)."""
+
+    def hook(module, args, output):
+        output = output.clone()
+        output[..., token_id] += bias
+        return output
+
+    return model.lm_head.register_forward_hook(hook)

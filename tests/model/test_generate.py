@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from tests.helpers import box_masks, random_frames
+from tests.helpers import box_masks, force_token, random_frames
 from unipixel.data.processor import Sample, model_inputs
 
 
@@ -12,13 +12,6 @@ def prompt_inputs(processor, sample, add_generation_prompt=True):
     inputs = model_inputs(batch)
     inputs.pop("labels")
     return inputs, inputs.pop("sam2_frames"), batch["frame_sizes"]
-
-
-def force_token(model, token_id, bias=50.0):
-    """Make the tiny random model emit `token_id` greedily, so generation paths with `<|seg|>` are exercised."""
-    with torch.no_grad():
-        model.lm_head.weight.data = model.lm_head.weight.data.clone()  # untie: only the output side changes
-        model.lm_head.weight[token_id] += bias * model.model.language_model.norm.weight.sign()
 
 
 def test_generate_returns_text_and_masks(tiny_model, processor, tiny_tokenizer):

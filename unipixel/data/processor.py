@@ -81,7 +81,9 @@ class Sample:
             where the object is present), or None.
         seg_masks: `(O, T, H, W)` bool ground truth, one object per `<|seg|>`, or None.
         data_type: sampler group (`seg_image`, `seg_video`, `ref_point`, ..., `multimodal`, `text`).
-        meta: free-form extras (paths, question type, ...).
+        meta: free-form extras (paths, question type, ...). `meta["llm_frame_index"]`, when present, selects the
+            frames shown to the LLM (evaluation: 16 uniform frames) while SAM 2 and `seg_masks` use all `frames`;
+            `ref_prompts` frame indices and `refer_masks` then refer to those LLM frames.
     """
 
     id: str
@@ -263,7 +265,9 @@ class PixelProcessor:
                     f"{sample.dataset}/{sample.id}: frames must be (T, H, W, 3) uint8, got {tuple(frames.shape)} "
                     f"{frames.dtype}"
                 )
-            vis = self.visual_inputs(frames, sample.as_video)
+            llm_index = sample.meta.get("llm_frame_index")
+            llm_frames = frames if llm_index is None else frames[torch.as_tensor(llm_index, dtype=torch.long)]
+            vis = self.visual_inputs(llm_frames, sample.as_video)
             visual_tokens = vis["num_tokens"]
             key = "pixel_values_videos" if sample.as_video else "pixel_values"
             out[key] = vis["pixels"]

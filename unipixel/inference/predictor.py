@@ -119,15 +119,28 @@ class Predictor:
         if answer is not None:
             conversation.append({"role": "assistant", "content": answer})
         sample = Sample("request", "predict", frames, conversation, ref_prompts=visual_prompts)
-        item = self.processor(sample, add_generation_prompt=answer is None)
+        return self.predict_sample(sample, max_new_tokens=max_new_tokens)
+
+    @torch.no_grad()
+    def predict_sample(self, sample: Sample, max_new_tokens: int = 512) -> Prediction:
+        """Run one `Sample` (the structure every dataset loader produces).
+
+        The conversation decides the mode: ending with a user turn → generate an answer; ending with an assistant
+        turn marked `"open": True` (e.g. "The best option is (") → generate its continuation; ending with a complete
+        assistant turn → teacher forcing, masks read from its `<|seg|>` tokens. `sample.meta["llm_frame_index"]`
+        selects the LLM's frames; masks cover all frames.
+        """
+        last = sample.conversation[-1]
+        teacher_forced = last["role"] == "assistant" and not last.get("open", False)
+        item = self.processor(sample, add_generation_prompt=last["role"] == "user")
         batch = self.processor.collate([item])
-        inputs = {k: self._to_device(v) for k, v in model_inputs(batch).items() if k != "labels"}
-        sam2_frames = inputs.pop("sam2_frames")
+        inputs = {k: self._to_device(v) for k, v in model_inputs(batch).items() if k not in ("labels", "seg_masks")}
+        sam2_frames = inputs.pop("sam2_frames", None)
         sizes = batch["frame_sizes"]
-        if answer is not None:
+        scores = None
+        if teacher_forced:
             masks = self.model.segment_prompted(sam2_frames, sizes, **inputs)[0]
-            scores = None
-            text = answer
+            text = last["content"]
         else:
             out = self.model.generate(
                 **inputs, sam2_frames=sam2_frames, frame_sizes=sizes, max_new_tokens=max_new_tokens, do_sample=False
@@ -135,11 +148,13 @@ class Predictor:
             new = out.sequences[0, inputs["input_ids"].shape[1] :]
             text = self._decode(new)
             masks, scores = out.masks[0], out.mask_scores[0]
-        result = Prediction(text=text, frame_index=list(range(frames.shape[0])))
-        for obj in range(masks.shape[0]):
-            result.masks[obj] = masks[obj].cpu()
-            if scores is not None:
-                result.scores[obj] = scores[obj].cpu()
+        num_frames = 0 if sample.frames is None else len(sample.frames)
+        result = Prediction(text=text, frame_index=list(range(num_frames)))
+        if masks is not None:
+            for obj in range(masks.shape[0]):
+                result.masks[obj] = masks[obj].cpu()
+                if scores is not None:
+                    result.scores[obj] = scores[obj].cpu()
         return result
 
     def _decode(self, ids: torch.Tensor) -> str:
