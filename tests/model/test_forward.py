@@ -64,8 +64,8 @@ def test_video_seg_supervises_every_frame(tiny_model, processor, monkeypatch):
     seen = {}
     original = tiny_model.sam2.track
 
-    def spy(features, hidden, gate_no_obj=False):
-        outs = original(features, hidden, gate_no_obj)
+    def spy(*args, **kwargs):
+        outs = original(*args, **kwargs)
         seen["frames"] = len(outs)
         seen["shape"] = tuple(outs[-1].multimask_logits.shape)
         return outs
@@ -140,7 +140,7 @@ def test_sample_objects_limits_mask_loss(tiny_model, processor, monkeypatch):
     monkeypatch.setattr(
         tiny_model.sam2,
         "track",
-        lambda f, h, gate_no_obj=False: counts.append(h.shape[0]) or original(f, h, gate_no_obj),
+        lambda f, h, *a, **k: counts.append(h.shape[0]) or original(f, h, *a, **k),
     )
     run_step(tiny_model, processor, Sample("s", "unit", frames, conv, seg_masks=masks))
     assert counts == [2]
@@ -190,3 +190,31 @@ def test_mem_count_mismatch_is_a_clear_error(tiny_model, processor):
     conv = [{"role": "user", "content": "[0]: <|mem|> <|mem|> what is it?"}]
     with pytest.raises(ValueError, match="2 <\\|mem\\|> tokens but the masks give 1"):
         processor(Sample("m", "unit", random_frames(2), conv, refer_masks=masks))
+
+
+def test_rows_are_batched_through_sam2_like_one_by_one(tiny_model, processor, monkeypatch):
+    """Two samples in one batch share the SAM 2 pass; their losses equal those of separate forwards."""
+    tiny_model.eval()  # no dropout: the batched and separate passes must agree exactly
+    conv = [
+        {"role": "user", "content": "Please segment the red circle and the blue square."},
+        {"role": "assistant", "content": "<|seg|> and <|seg|>"},
+    ]
+    samples = [
+        Sample(
+            f"b{i}",
+            "unit",
+            random_frames(3, seed=i),
+            conv,
+            seg_masks=box_masks(3, 120, 160, [(5 + 9 * i, 5, 40, 60), (70, 30, 120, 90)]),
+        )
+        for i in range(2)
+    ]
+    items = [processor(s) for s in samples]
+    calls = []
+    original = tiny_model.sam2.encode_frames
+    monkeypatch.setattr(tiny_model.sam2, "encode_frames", lambda x, **k: calls.append(x.shape[0]) or original(x, **k))
+    with torch.no_grad():
+        together = tiny_model(**model_inputs(processor.collate(items)))
+        assert calls == [6], "one image-encoder call for both samples' 3 frames"
+        separate = [tiny_model(**model_inputs(processor.collate([item]))).mask_loss for item in items]
+    torch.testing.assert_close(together.mask_loss, torch.stack(separate).mean(), atol=1e-5, rtol=1e-5)

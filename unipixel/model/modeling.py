@@ -366,35 +366,55 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
 
     def segment_with_loss(
         self,
-        hidden: torch.Tensor,
-        frames: torch.Tensor,
-        gt_masks: torch.Tensor,
+        hidden: list[torch.Tensor],
+        frames: list[torch.Tensor],
+        gt_masks: list[torch.Tensor],
         generator: torch.Generator | None = None,
-    ) -> dict[str, torch.Tensor]:
-        """Train-time SAM 2 pass for one sample: all objects together, each frame encoded once.
+    ) -> list[dict[str, torch.Tensor]]:
+        """Train-time SAM 2 pass for the rows of a batch, batched: one loss dict per row.
 
-        Args:
-            hidden: `(O, N_h, 256)` prompt tokens. frames: `(T, 3, S, S)`. gt_masks: `(O, T, S, S)` bool.
+        Args (one entry per row): hidden `(O_i, N_h, 256)`, frames `(T_i, 3, S, S)`, gt_masks `(O_i, T_i, S, S)`.
+        Rows with the same clip length share one image-encoder call over all their frames and one decoder call per
+        frame for all their objects (each frame encoded once however many objects). At most `sample_objects` objects
+        per row get the mask loss (a random subset).
         """
         limit = self.config.sample_objects
-        if limit is not None and 0 < limit < hidden.shape[0]:
-            keep = torch.randperm(hidden.shape[0], generator=generator, device="cpu")[:limit].sort().values
-            hidden, gt_masks = hidden[keep.to(hidden.device)], gt_masks[keep.to(gt_masks.device)]
+        for i in range(len(hidden)):
+            if limit is not None and 0 < limit < hidden[i].shape[0]:
+                keep = torch.randperm(hidden[i].shape[0], generator=generator, device="cpu")[:limit].sort().values
+                hidden[i], gt_masks[i] = hidden[i][keep.to(hidden[i].device)], gt_masks[i][keep.to(gt_masks[i].device)]
         sam_dtype = next(self.sam2.parameters()).dtype
-        with self._sam_context(frames.device):
-            features = self.sam2.encode_frames(frames.to(sam_dtype))
-            outs = self.sam2.track(features, hidden, gate_no_obj=False)
         cfg = self.config
-        return mask_loss(
-            torch.stack([o.multimask_logits for o in outs]).float(),
-            torch.stack([o.ious for o in outs]).float(),
-            torch.stack([o.object_scores for o in outs]).float(),
-            gt_masks.transpose(0, 1),
-            cfg.loss_focal_weight,
-            cfg.loss_dice_weight,
-            cfg.loss_iou_weight,
-            cfg.loss_class_weight,
-        )
+        results: list[dict | None] = [None] * len(hidden)
+        by_length: dict[int, list[int]] = {}
+        for i, clip in enumerate(frames):
+            by_length.setdefault(clip.shape[0], []).append(i)
+        for num_frames, rows in by_length.items():
+            counts = [hidden[i].shape[0] for i in rows]
+            clip_index = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor(counts))
+            with self._sam_context(frames[rows[0]].device):
+                features = self.sam2.encode_frames(torch.cat([frames[i] for i in rows]).to(sam_dtype), chunk_size=64)
+                outs = self.sam2.track(
+                    features, torch.cat([hidden[i] for i in rows]), False, clip_index=clip_index, num_frames=num_frames
+                )
+            logits = torch.stack([o.multimask_logits for o in outs]).float()  # (T, ΣO, M, S, S)
+            ious = torch.stack([o.ious for o in outs]).float()
+            scores = torch.stack([o.object_scores for o in outs]).float()
+            start = 0
+            for i, count in zip(rows, counts):
+                part = slice(start, start + count)
+                start += count
+                results[i] = mask_loss(
+                    logits[:, part],
+                    ious[:, part],
+                    scores[:, part],
+                    gt_masks[i].transpose(0, 1),
+                    cfg.loss_focal_weight,
+                    cfg.loss_dice_weight,
+                    cfg.loss_iou_weight,
+                    cfg.loss_class_weight,
+                )
+        return results
 
     @torch.no_grad()
     def decode_masks(
@@ -619,7 +639,7 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
         prenorm = self._prenorm[-1]
         positions = self.seg_positions(input_ids, attention_mask)
         hidden = self.seg_hidden(prenorm[positions[:, 0], positions[:, 1]]) if len(positions) else None
-        losses = []
+        rows_hidden, rows_frames, rows_masks = [], [], []
         for row, masks in enumerate(seg_masks):
             in_row = positions[:, 0] == row
             count = int(in_row.sum())
@@ -636,9 +656,12 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
                 raise ValueError(
                     f"batch row {row}: seg_masks {tuple(masks.shape)} do not match sam2_frames {tuple(frames.shape)}"
                 )
-            losses.append(self.segment_with_loss(hidden[in_row], frames, masks))
-        if not losses:
+            rows_hidden.append(hidden[in_row])
+            rows_frames.append(frames)
+            rows_masks.append(masks)
+        if not rows_hidden:
             return
+        losses = self.segment_with_loss(rows_hidden, rows_frames, rows_masks)
         parts = {k: torch.stack([loss[k] for loss in losses]).mean() for k in losses[0]}
         lm_loss = outputs.loss
         outputs["lm_loss"] = lm_loss

@@ -218,8 +218,9 @@ class PixelSAM2(SAM2Base):
         hidden: torch.Tensor | None,
         gate_no_obj: bool,
     ) -> FrameOutput:
-        """Decode frame `t` for all objects; `frame_feats` are its per-level `(HW_l, 1, C_l)` features."""
-        feats = [x.expand(-1, num_objects, -1) for x in frame_feats]
+        """Decode frame `t` for all objects; `frame_feats` are per-level `(HW_l, 1 or O, C_l)` features (one frame
+        shared by every object, or each object's own clip frame)."""
+        feats = [x.expand(-1, num_objects, -1) if x.shape[1] == 1 else x for x in frame_feats]
         pos = [features.pos.expand(-1, num_objects, -1)]
         high_res = [
             x.permute(1, 2, 0).reshape(num_objects, x.shape[-1], *size)
@@ -247,16 +248,32 @@ class PixelSAM2(SAM2Base):
         memory["cond_frame_outputs" if t == 0 else "non_cond_frame_outputs"][t] = entry
         return FrameOutput(multimask_logits=hr_multi, ious=ious, object_scores=scores, best_logits=hr_best)
 
-    def track(self, features: FrameFeatures, hidden: torch.Tensor, gate_no_obj: bool = False) -> list[FrameOutput]:
+    def track(
+        self,
+        features: FrameFeatures,
+        hidden: torch.Tensor,
+        gate_no_obj: bool = False,
+        clip_index: torch.Tensor | None = None,
+        num_frames: int | None = None,
+    ) -> list[FrameOutput]:
         """Train-time propagation with gradients: `hidden (O, N_h, 256)` prompts frame 0, frames 1.. follow memory.
 
-        Every frame's memory is kept, so gradients flow through the memory encoder and object pointers.
+        With `clip_index (O,)`, `features` hold several clips of `num_frames` frames each, clip-major (clip c, frame t
+        at position `c * num_frames + t`), and object o is tracked on clip `clip_index[o]`: every frame of every clip
+        is encoded once and the objects of all clips share each decoder call. Every frame's memory is kept, so
+        gradients flow through the memory encoder and object pointers.
         """
-        num_frames = features.num_frames
+        num_frames = num_frames or features.num_frames
+        if clip_index is not None and features.num_frames % num_frames:
+            raise ValueError(f"{features.num_frames} encoded frames do not split into clips of {num_frames}")
         memory = {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
         outputs = []
         for t in range(num_frames):
-            frame_feats = [x[:, t : t + 1] for x in features.feats]
+            if clip_index is None:
+                frame_feats = [x[:, t : t + 1] for x in features.feats]
+            else:
+                positions = clip_index.to(features.feats[0].device) * num_frames + t
+                frame_feats = [x[:, positions] for x in features.feats]
             outputs.append(
                 self._track_frame(t, frame_feats, features, hidden.shape[0], num_frames, memory, hidden, gate_no_obj)
             )
