@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 from transformers import TrainerCallback
 
 from tests.train.synthetic import SyntheticDataset
