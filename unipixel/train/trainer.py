@@ -143,17 +143,22 @@ class PixelTrainer(Trainer):
         if not self.export_full_model:
             save_partial(self.model, output_dir, self.tuning_groups)
             return
-        model = self.accelerator.unwrap_model(self.model)
-        peft_model = unwrap_peft(model)
-        if peft_model is not None:
-            model = peft_model.merge_and_unload()
-        model = unwrap(model)
-        for key, value in (extra_config or {}).items():
-            setattr(model.config, key, value)
-        model.save_pretrained(output_dir)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(output_dir)
-        logger.info("saved the full model to %s", output_dir)
+        save_full_model(self.accelerator.unwrap_model(self.model), output_dir, tokenizer, extra_config)
+
+
+def save_full_model(model, output_dir: str, tokenizer=None, extra_config: dict | None = None) -> None:
+    """Merge LoRA (if any) into the base weights and save a full model loadable with `from_pretrained` (and the
+    tokenizer beside it). Also used by `tools/convert_checkpoint.py export` on a saved training output."""
+    peft_model = unwrap_peft(model)
+    if peft_model is not None:
+        model = peft_model.merge_and_unload()
+    model = unwrap(model)
+    for key, value in (extra_config or {}).items():
+        setattr(model.config, key, value)
+    model.save_pretrained(output_dir)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(output_dir)
+    logger.info("saved the full model to %s", output_dir)
 
 
 def unwrap_peft(model):
