@@ -241,6 +241,24 @@ class PixelProcessor:
             pixels, grid = out["pixel_values"], out["image_grid_thw"][0]
         return {"pixels": pixels, "grid_thw": grid, "num_tokens": int(grid.prod()) // self.merge_size**2}
 
+    def sample_budget(self, sample: Sample, num_frames: int) -> tuple[int, int] | None:
+        """Per-sample (min_pixels, max_pixels) from `sample.meta["pixel_budget"]`, or None (the processor's default).
+
+        `meta["pixel_budget"]` = `(min_tokens, max_tokens)` merged tokens per frame (evaluation protocols differ per
+        benchmark, spec §5.3). For a video the max is scaled like the default rule (`k = max(1, min(target // n,
+        target))`) unless `meta["scale_pixel_budget"]` is False (a flat per-frame budget, e.g. MVBench); an image
+        takes the bounds as they are.
+        """
+        tokens = sample.meta.get("pixel_budget")
+        if tokens is None:
+            return None
+        min_tokens, max_tokens = (int(v) for v in tokens)
+        if not 0 < min_tokens <= max_tokens:
+            raise ValueError(f"{sample.dataset}/{sample.id}: invalid pixel_budget {tuple(tokens)} (merged tokens)")
+        if sample.as_video and sample.meta.get("scale_pixel_budget", True):
+            return pixel_budget(num_frames, self.target_frames, min_tokens, max_tokens)
+        return min_tokens * TOKENS_PER_GROUP, max_tokens * TOKENS_PER_GROUP
+
     def prompts_to_sam(self, prompts: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """Frame-pixel prompts `(P, 6)` → SAM input pixels (x scaled by S/W, y by S/H)."""
         prompts = torch.as_tensor(prompts, dtype=torch.float32).clone()
@@ -267,7 +285,7 @@ class PixelProcessor:
                 )
             llm_index = sample.meta.get("llm_frame_index")
             llm_frames = frames if llm_index is None else frames[torch.as_tensor(llm_index, dtype=torch.long)]
-            vis = self.visual_inputs(llm_frames, sample.as_video)
+            vis = self.visual_inputs(llm_frames, sample.as_video, self.sample_budget(sample, len(llm_frames)))
             visual_tokens = vis["num_tokens"]
             key = "pixel_values_videos" if sample.as_video else "pixel_values"
             out[key] = vis["pixels"]

@@ -157,6 +157,47 @@ class Predictor:
                     result.scores[obj] = scores[obj].cpu()
         return result
 
+    @torch.no_grad()
+    def predict_two_round(self, sample: Sample, second_turn, max_new_tokens: int = 512) -> Prediction:
+        """PixelQA's two rounds on one `Sample` through `model.two_round` (spec §6).
+
+        `sample` is pass 1: `<|ref|>` prompts and a teacher-forced "[ID] <|seg|> ..." answer. `second_turn(sample,
+        presence)` returns the pass-2 conversation from the `(O, t)` bool (object, temporal group) entries the pass-1
+        masks fill (e.g. `unipixel.data.videorefer.pixelqa_second_turn`); pass 2 sees the same frames with the same
+        pixel budget. Returns the pass-2 answer as `text` and the pass-1 masks (`(T, H, W)` per object, all frames).
+        """
+        item = self.processor(sample)
+        batch = self.processor.collate([item])
+        skip = ("labels", "seg_masks", "sam2_frames")
+        first = {k: self._to_device(v) for k, v in model_inputs(batch).items() if k not in skip}
+        prompt_len = {}
+
+        def build_second(presence: torch.Tensor) -> dict:
+            conversation = second_turn(sample, presence.cpu().numpy())
+            second = Sample(sample.id, sample.dataset, sample.frames, conversation, sample.as_video, meta=sample.meta)
+            inputs = model_inputs(self.processor.collate([self.processor(second, with_sam2=False)]))
+            inputs = {k: self._to_device(v) for k, v in inputs.items() if k != "labels"}
+            prompt_len["n"] = inputs["input_ids"].shape[1]
+            return inputs
+
+        grid = item["video_grid_thw" if sample.as_video else "image_grid_thw"]
+        masks, out = self.model.two_round(
+            first,
+            build_second,
+            self._to_device(item["sam2_frames"]),
+            grid,
+            frame_size=batch["frame_sizes"][0],
+            llm_frame_index=sample.meta.get("llm_frame_index"),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+        )
+        result = Prediction(
+            text=self._decode(out.sequences[0, prompt_len["n"] :]), frame_index=list(range(masks.shape[1]))
+        )
+        for obj in range(masks.shape[0]):
+            result.masks[obj] = masks[obj].cpu()
+        return result
+
     def _decode(self, ids: torch.Tensor) -> str:
         keep = {self.processor.seg_token_id}
         special = set(self.tokenizer.all_special_ids) - keep
