@@ -56,9 +56,6 @@ class VideoReferBenchDEvaluator(Evaluator):
     ):
         if split not in ("single", "multi"):
             raise ValueError(f"{self.benchmark} splits are single and multi (the mask mode), got {split!r}")
-        super().__init__(split, root, max_new_tokens=max_new_tokens, judge_temperature=judge_temperature, **options)
-        self.out_dir = out_dir
-        self.max_new_tokens = max_new_tokens
         self.judge_settings = dict(
             temperature=judge_temperature,
             max_tokens=judge_max_tokens,
@@ -66,6 +63,10 @@ class VideoReferBenchDEvaluator(Evaluator):
             retries=judge_retries,
             backoff=judge_backoff,
         )
+        judge = {f"judge_{k}": v for k, v in self.judge_settings.items()}
+        super().__init__(split, root, max_new_tokens=max_new_tokens, **judge, **options)
+        self.out_dir = out_dir
+        self.max_new_tokens = max_new_tokens
         self.judge_workers = judge_workers
 
     def build_dataset(self):
