@@ -1,6 +1,20 @@
-"""Inference: the stateless `Predictor` shared by the CLI, the demo and the evaluators, and mask visualisation."""
+"""Inference: the stateless `Predictor` shared by the CLI, the demo and the evaluators, media I/O and mask overlays."""
 
-from .predictor import Prediction, Predictor, pick_device
-from .visualize import PALETTE, overlay_masks
+from .media import Media, load_media, write_video
+from .predictor import Prediction, Predictor, Request, VisualPrompt, load_predictor, pick_device
+from .visualize import PALETTE, overlay_masks, overlay_video
 
-__all__ = ["Predictor", "Prediction", "pick_device", "overlay_masks", "PALETTE"]
+__all__ = [
+    "Predictor",
+    "Prediction",
+    "Request",
+    "VisualPrompt",
+    "pick_device",
+    "load_predictor",
+    "Media",
+    "load_media",
+    "write_video",
+    "overlay_masks",
+    "overlay_video",
+    "PALETTE",
+]

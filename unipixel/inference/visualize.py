@@ -34,3 +34,12 @@ def overlay_masks(frame: np.ndarray, masks: list[np.ndarray], alpha: float = 0.5
         colour = PALETTE[index % len(PALETTE)]
         out[mask] = (1 - alpha) * out[mask] + alpha * colour
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def overlay_video(frames: np.ndarray, masks: list[np.ndarray], alpha: float = 0.5) -> np.ndarray:
+    """`overlay_masks` on every frame: `frames (T, H, W, 3)` uint8 and per object a `(T, H, W)` bool track."""
+    masks = [np.asarray(m, dtype=bool) for m in masks]
+    for index, mask in enumerate(masks):
+        if mask.shape != frames.shape[:3]:
+            raise ValueError(f"mask track {index} has shape {mask.shape}, frames are {frames.shape[:3]}")
+    return np.stack([overlay_masks(frame, [m[t] for m in masks], alpha) for t, frame in enumerate(frames)])
