@@ -1,0 +1,91 @@
+"""The demo: importable without gradio, clicks → prompts, `predict_fn` headless on the tiny model, the page only
+when gradio is installed."""
+
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.inference.helpers import HEIGHT, WIDTH, decode_mp4, load_tool, scene_frames, write_mp4_cv2
+from unipixel.inference import Predictor
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_tool("demo")
+
+
+@pytest.fixture(scope="module")
+def predictor(released_checkpoint):
+    return Predictor.from_pretrained(released_checkpoint, device="cpu")
+
+
+def test_imports_without_gradio(demo):
+    if importlib.util.find_spec("gradio") is None:
+        assert "gradio" not in sys.modules
+
+
+def test_clicks_make_points_and_boxes(demo):
+    clicks = demo.add_click([], "point", 10, 20, frame=2)
+    clicks = demo.add_click(clicks, "box", 50, 60)
+    assert clicks[-1] == {"kind": "corner", "value": [50.0, 60.0], "frame": 0}
+    clicks = demo.add_click(clicks, "box", 30, 90)
+    assert clicks[-1] == {"kind": "box", "value": [30, 60.0, 50.0, 90], "frame": 0}, "corners in any order"
+    clicks = demo.add_click(clicks, "box", 5, 5, frame=1)
+    clicks = demo.add_click(clicks, "box", 7, 9, frame=3)  # second corner on another frame: a new box starts
+    assert clicks[-1]["kind"] == "corner" and clicks[-1]["frame"] == 3 and len(clicks) == 3
+    clicks = demo.add_click(clicks, "box", 7, 20, frame=3)  # same x: degenerate, still waiting
+    assert clicks[-1]["kind"] == "corner"
+    prompts = demo.clicks_to_prompts(clicks)
+    assert [(p.kind, p.frame) for p in prompts] == [("point", 2), ("box", 0)], "a pending corner is no prompt"
+    np.testing.assert_array_equal(prompts[1].value, [30, 60, 50, 90])
+    with pytest.raises(ValueError, match="click mode"):
+        demo.add_click([], "lasso", 1, 1)
+
+
+def test_draw_clicks_marks_only_their_frame(demo):
+    frame = np.zeros((40, 50, 3), dtype=np.uint8)
+    clicks = [{"kind": "point", "value": [10, 10], "frame": 0}, {"kind": "box", "value": [20, 5, 45, 30], "frame": 1}]
+    on0, on1 = demo.draw_clicks(frame, clicks, 0), demo.draw_clicks(frame, clicks, 1)
+    assert on0[10, 10].any() and not on0[5:31, 20:46].any()
+    assert on1[5, 30].any() and not on1[10, 10].any() and not on1[15, 30].any(), "boxes are outlines"
+
+
+def test_predict_fn_image_headless(demo, predictor, tmp_path):
+    frames = scene_frames(1)
+    Image.fromarray(frames[0]).save(tmp_path / "scene.png")
+    clicks = demo.add_click([], "point", 25, 35)
+    clicks = demo.add_click(demo.add_click(clicks, "box", 60, 10), "box", 120, 80)
+    out = demo.predict_fn(predictor, tmp_path / "scene.png", "Is [0] next to [1]?", clicks, "[0] <|seg|> [1] <|seg|>")
+    assert out["text"] == "[0] <|seg|> [1] <|seg|>" and out["objects"] == 2 and out["frames"] == 1
+    assert out["prompt"] == "Is [0] <|ref|> next to [1] <|ref|>?"
+    overlay, masks = out["overlay"], out["masks"]
+    assert overlay.shape == (HEIGHT, WIDTH, 3) and masks.shape == (2, 1, HEIGHT, WIDTH) and masks.any()
+    changed = (overlay != frames[0]).any(-1)
+    assert not (changed & ~masks[:, 0].any(0)).any()
+
+
+def test_predict_fn_video_headless(demo, predictor, tmp_path):
+    video = write_mp4_cv2(tmp_path / "clip.mp4", scene_frames(20))
+    clicks = demo.add_click([], "point", 30, 30, frame=12)
+    out = demo.predict_fn(predictor, video, "Track [0].", clicks, "[0] <|seg|>", max_frames=6, out_dir=tmp_path)
+    assert out["frames"] == 6 and out["masks"].shape == (1, 6, HEIGHT, WIDTH)
+    assert out["frame_index"] == [0, 4, 8, 12, 15, 19], "the clicked frame 12 is kept (it replaces 11)"
+    assert decode_mp4(out["overlay"]).shape == (6, HEIGHT, WIDTH, 3)
+    with pytest.raises(ValueError, match="not mentioned"):
+        demo.predict_fn(predictor, video, "Track it.", clicks, max_frames=6, out_dir=tmp_path)
+
+
+def test_main_without_gradio_says_how_to_install(demo, capsys):
+    if importlib.util.find_spec("gradio") is not None:
+        pytest.skip("gradio is installed")
+    assert demo.main(["--model", "tiny"]) == 1
+    assert 'pip install -e ".[demo]"' in capsys.readouterr().err
+
+
+def test_build_demo(demo, predictor):
+    pytest.importorskip("gradio")
+    page = demo.build_demo(predictor)
+    assert page is not None
