@@ -291,8 +291,13 @@ def activation_bytes(counts: ModelCounts, stage: str, work: Workload, sam2: Sam2
     return out
 
 
-def gpu_memory(counts: ModelCounts, stage: str, preset: Preset, activations: dict[str, float]) -> dict[str, float]:
-    """Bytes per GPU: weights, gradients, optimizer, activations, overheads (ZeRO sharding over `preset.world`)."""
+def gpu_memory(
+    counts: ModelCounts, stage: str, preset: Preset, activations: dict[str, float], master_weights: bool = True
+) -> dict[str, float]:
+    """Bytes per GPU: weights, gradients, optimizer, activations, overheads (ZeRO sharding over `preset.world`).
+
+    `master_weights=False` is plain `torch.optim.AdamW` on the model's own parameters (what the GPU benchmark runs):
+    Adam m and v in each parameter's dtype (2 x 2 bytes for bf16, 2 x 4 for fp32), no fp32 copy."""
     world = preset.world
     trainable, trainable_fp32 = counts.trainable[stage], counts.trainable_fp32[stage]
     weights = 2 * (counts.total - counts.fp32) + 4 * counts.fp32 + 4 * counts.lora.get(stage, 0)
@@ -301,7 +306,7 @@ def gpu_memory(counts: ModelCounts, stage: str, preset: Preset, activations: dic
         shard = 0.0 if preset.offload_params else weights / world
         weights = shard + 2 * 2 * counts.largest_module
     grads = 2 * (trainable - trainable_fp32) + 4 * trainable_fp32
-    optimizer = 12 * trainable
+    optimizer = 12 * trainable if master_weights else 4 * (trainable - trainable_fp32) + 8 * trainable_fp32
     if preset.zero >= 2:
         grads /= world
     if preset.zero >= 1:

@@ -40,6 +40,7 @@ for forward + backward. MFU = model FLOPs / step time / the device's dense bf16 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import math
@@ -470,7 +471,7 @@ def stock_step(config, s: Settings, attn: str, stage: dict, inputs: Inputs) -> R
     return row
 
 
-def unipixel_training(size: str, config, s: Settings, attn: str, stage: dict, inputs: Inputs):
+def unipixel_training(config, s: Settings, attn: str, stage: dict, inputs: Inputs):
     """Build the stage-3 model and optimizer; returns (model, optimizer, flops)."""
     from unipixel.model import PixelQwen2_5_VLForConditionalGeneration
 
@@ -643,31 +644,44 @@ def inference_rows(model, config, s: Settings, answer_tokens: int) -> list[Row]:
     return rows
 
 
-def estimate_row(size: str, s: Settings, inputs: Inputs, reason: str) -> Row:
-    """Memory the step would need on one GPU (plain DDP preset, mixed-precision AdamW) from parameter counts."""
+def memory_estimate(config, s: Settings, inputs: Inputs) -> dict:
+    """What `benchmarks/memory_table.py` predicts for this step on one GPU (plain AdamW on bf16 weights, as here):
+    GiB per term, from parameter counts, its activation formulas and SAM 2 measured on the CPU."""
     import memory_table as mt
 
-    config = unipixel_config(size, False)
-    counts = mt.count_parameters(config, mt.load_stages(), f"UniPixel-{size.upper()}")
+    counts = mt.count_parameters(config, mt.load_stages(), "")
+    size = config.sam2_image_size
     sam2 = mt.measure_sam2_activations(
-        config.sam2_config, config.sam2_image_size, 128 if s.tiny else 256, config.sam2_overrides, 0.1
+        config.sam2_config, size, min(size, 256), config.sam2_overrides, config.sam2_drop_path
     )
     work = mt.Workload(tokens=inputs.seq_len, patches=inputs.patches, sam2_frames=s.train_frames)
-    work.sam2_objects["stage3"] = s.objects
+    work.sam2_objects["stage3"] = inputs.seg_count
     acts = mt.activation_bytes(counts, "stage3", work, sam2)
-    preset = mt.load_presets(1)["gpu"]
-    parts = mt.gpu_memory(counts, "stage3", preset, acts)
+    parts = mt.gpu_memory(counts, "stage3", mt.load_presets(1)["gpu"], acts, master_weights=False)
+    return dict({k: v / GIB for k, v in parts.items()}, params=counts.total, trainable=counts.trainable["stage3"])
+
+
+def estimate_row(size: str, config, s: Settings, inputs: Inputs, reason: str) -> Row:
+    """The row of a step that is not run: the memory it would need, from parameter counts."""
+    est = memory_estimate(config, s, inputs)
     return Row(
         f"unipixel_{size}_step",
         f"UniPixel-{size.upper()} stage-3 step",
         time="not run",
-        memory=f"needs ~{parts['total'] / GIB:.0f} GiB (estimate)",
-        notes=f"{reason}; weights {parts['weights'] / GIB:.1f} + grads {parts['grads'] / GIB:.1f} + optimizer "
-        f"{parts['optimizer'] / GIB:.1f} + activations {parts['activations'] / GIB:.1f} GiB "
-        f"(benchmarks/memory_table.py, {counts.total / 1e9:.2f} B params, {counts.trainable['stage3'] / 1e6:.0f} M "
-        "trainable)",
-        data=dict(estimate_gib=parts["total"] / GIB, parts={k: v / GIB for k, v in parts.items()}, reason=reason),
+        memory=f"needs ~{est['total']:.0f} GiB (estimate)",
+        notes=f"{reason}; weights {est['weights']:.1f} + grads {est['grads']:.1f} + optimizer "
+        f"{est['optimizer']:.1f} + activations {est['activations']:.1f} + overhead {est['overhead']:.1f} GiB "
+        f"(benchmarks/memory_table.py; {est['params'] / 1e9:.2f} B params, {est['trainable'] / 1e6:.0f} M trainable)",
+        data=dict(estimate_gib=est["total"], estimate=est, reason=reason),
     )
+
+
+def add_estimate(row: Row, config, s: Settings, inputs: Inputs) -> Row:
+    """Put the memory-table estimate of a measured step beside its measured peak."""
+    est = memory_estimate(config, s, inputs)
+    row.data["estimate_gib"], row.data["estimate"] = est["total"], est
+    row.notes += f"; memory-table estimate {est['total']:.1f} GiB"
+    return row
 
 
 # ---------------------------------------------------------------------------------------------------------- run
@@ -678,9 +692,7 @@ def settings_from_args(args) -> Settings:
     return Settings(
         tiny=tiny,
         device=device,
-        dtype=DTYPES[args.dtype]
-        if args.dtype != "auto"
-        else (torch.bfloat16 if device.type == "cuda" else torch.float32),
+        dtype=DTYPES["bf16" if device.type == "cuda" else "fp32"] if args.dtype == "auto" else DTYPES[args.dtype],
         train_frames=8 if real else 4,
         train_grid=32 if real else 12,
         text_before=20,
@@ -742,14 +754,14 @@ def run(args) -> tuple[list[Row], dict]:
     rows.append(stock)
     print(f"[{time.perf_counter() - started:.0f}s] {stock.title}: {stock.time}", flush=True)
 
-    model, optimizer, flops = unipixel_training("3b", config, s, attn, stage, inputs)
+    model, optimizer, flops = unipixel_training(config, s, attn, stage, inputs)
     name = "tiny UniPixel" if s.tiny else "UniPixel-3B"
     ours = train_step_row("unipixel_step", f"{name} stage-3 step", model, optimizer, inputs, flops, s)
     ratio = ours.data["step_s"] / stock.data["step_s"]
     ours.versus = f"{ratio:.2f}x the stock step time"
     ours.data["ratio_to_stock"] = ratio
     ours.notes += f", {s.objects} objects x {s.train_frames} frames through SAM 2 @ {size} px"
-    rows.append(ours)
+    rows.append(add_estimate(ours, config, s, inputs))
     print(f"[{time.perf_counter() - started:.0f}s] {ours.title}: {ours.time}", flush=True)
 
     # inference on the same weights: drop the optimizer, merge LoRA as the export does
@@ -760,8 +772,7 @@ def run(args) -> tuple[list[Row], dict]:
         model.gradient_checkpointing_disable()
     model.requires_grad_(False)
     free_memory(s.device)
-    sam_context = model._sam_context
-    rows += sam2_rows(model.sam2, s, lambda: sam_context(s.device))
+    rows += sam2_rows(model.sam2, s, functools.partial(model._sam_context, s.device))
     print(f"[{time.perf_counter() - started:.0f}s] SAM 2 rows done", flush=True)
     rows += inference_rows(model, config, s, answer_tokens=32 if not s.tiny else 8)
     print(f"[{time.perf_counter() - started:.0f}s] inference rows done", flush=True)
@@ -776,10 +787,6 @@ def run(args) -> tuple[list[Row], dict]:
 
 def seven_b_row(s: Settings, attn: str, stage: dict, inputs: Inputs, skip: bool) -> Row:
     """Measure the 7B stage-3 step when it fits (the tiny run uses an untied tiny model); otherwise estimate."""
-    if skip:
-        return estimate_row("7b", s, inputs, "skipped (--skip-7b)")
-    if not s.tiny and s.device.type != "cuda":
-        return estimate_row("7b", s, inputs, "no GPU")
     config = unipixel_config("7b", s.tiny)
     generator = torch.Generator().manual_seed(0)
     answer = answer_ids(config, s.answer_tokens, s.objects, generator)
@@ -788,23 +795,26 @@ def seven_b_row(s: Settings, attn: str, stage: dict, inputs: Inputs, skip: bool)
     )
     inputs7.kwargs["sam2_frames"] = inputs.kwargs["sam2_frames"]
     inputs7.kwargs["seg_masks"] = inputs.kwargs["seg_masks"]
+    if skip:
+        return estimate_row("7b", config, s, inputs7, "skipped (--skip-7b)")
+    if not s.tiny and s.device.type != "cuda":
+        return estimate_row("7b", config, s, inputs7, "no GPU")
     if s.device.type == "cuda":
-        estimate = estimate_row("7b", s, inputs7, "")
-        free, _ = torch.cuda.mem_get_info(s.device)
-        if estimate.data["estimate_gib"] * GIB > 0.95 * free:
-            estimate.notes = f"does not fit: {free / GIB:.0f} GiB free" + estimate.notes
-            return estimate
+        need = memory_estimate(config, s, inputs7)["total"]
+        free = torch.cuda.mem_get_info(s.device)[0] / GIB
+        if need > 0.95 * free:
+            return estimate_row("7b", config, s, inputs7, f"does not fit: {free:.0f} GiB free")
     try:
-        model, optimizer, flops = unipixel_training("7b", config, s, attn, stage, inputs7)
+        model, optimizer, flops = unipixel_training(config, s, attn, stage, inputs7)
         name = "tiny UniPixel (untied, 7B-like)" if s.tiny else "UniPixel-7B"
         row = train_step_row("unipixel_7b_step", f"{name} stage-3 step", model, optimizer, inputs7, flops, s)
     except torch.OutOfMemoryError:
         model = optimizer = None
         free_memory(s.device)
-        return estimate_row("7b", s, inputs7, "out of memory when run")
+        return estimate_row("7b", config, s, inputs7, "out of memory when run")
     del model, optimizer
     free_memory(s.device)
-    return row
+    return add_estimate(row, config, s, inputs7)
 
 
 def render(rows: list[Row], meta: dict) -> str:

@@ -64,6 +64,8 @@ def test_memory_by_hand(mt):
     # weights 2 x 900 + 4 x 100 + 4 x 40 LoRA; grads 2 x 140 + 4 x 60; Adam 12 x 200
     assert (ddp["weights"], ddp["grads"], ddp["optimizer"]) == (2360, 520, 2400)
     assert ddp["overhead"] == GIB and ddp["total"] == 2360 + 520 + 2400 + 500 + GIB
+    plain_adam = mt.gpu_memory(counts, "stage3", mt.Preset("ddp", 0, False, False, 1), acts, master_weights=False)
+    assert plain_adam["optimizer"] == 2 * 2 * 140 + 2 * 4 * 60  # m and v in the parameters' own dtypes
     z2 = mt.gpu_memory(counts, "stage3", mt.Preset("z2", 2, False, False, 4), acts)
     # buckets: 4.5 x d^2 x 2 bytes, plus min(5e8, 200 / 4) x 2
     assert (z2["weights"], z2["grads"], z2["optimizer"], z2["overhead"]) == (2360, 130, 600, GIB + 900 + 100)
