@@ -25,6 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-train", type=int, default=None, help="train scale (default 32; 4 with --small)")
     parser.add_argument("--num-val", type=int, default=None, help="evaluation scale (default 8; 2 with --small)")
     parser.add_argument("--families", default=None, help=f"comma-separated subset of {','.join(FAMILIES)}")
+    parser.add_argument(
+        "--appearance-only",
+        action="store_true",
+        help="no look-alike objects; every expression identifiable by its appearance words (the toy run's data)",
+    )
     args = parser.parse_args(argv)
 
     sizes = dict(SMALL) if args.small else {"num_train": 32, "num_val": 8}
@@ -35,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     families = args.families.split(",") if args.families else None
 
     start = time.perf_counter()
-    manifest = make_toy_data(args.out, seed=args.seed, families=families, **sizes)
+    manifest = make_toy_data(args.out, seed=args.seed, families=families, relational=not args.appearance_only, **sizes)
     elapsed = time.perf_counter() - start
 
     for key, entry in manifest["datasets"].items():

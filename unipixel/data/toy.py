@@ -394,10 +394,14 @@ def _matched(scene: ToyScene, desc: dict[str, str]) -> list[int]:
     return [o for o in range(len(scene.objects)) if _match(scene, o, desc)]
 
 
-def referring_descriptors(scene: ToyScene, target: int, *, positions: Iterable[str] = (), motion: str = "no"):
+def referring_descriptors(
+    scene: ToyScene, target: int, *, positions: Iterable[str] = (), motion: str = "no", relational: bool = True
+):
     """Attribute sets that single out `target` (and nothing else) in the scene.
 
     motion: "no" (appearance / position only), "yes" (always include a motion word) or "any".
+    relational: False keeps only descriptors whose appearance words (size / colour / shape) alone single the target
+    out, so position and motion words are redundant and no comparison between objects is needed.
     """
     out: list[dict[str, str]] = []
     appearance = _APPEARANCE + ((),) if motion != "no" else _APPEARANCE
@@ -411,6 +415,8 @@ def referring_descriptors(scene: ToyScene, target: int, *, positions: Iterable[s
                     variants.append({**base, pos: _attr(scene, target, pos)})
         if motion != "no":
             variants += [{**base, "motion": m} for m in sorted(scene.objects[target].motion_values())]
+        if not relational and (not base or _matched(scene, base) != [target]):
+            continue
         out += [d for d in variants if d and _matched(scene, d) == [target]]
     return out
 
@@ -454,7 +460,7 @@ def phrase(desc: dict[str, str], plural: bool = False) -> str:
     return " ".join(words)
 
 
-def _clues(scene: ToyScene, video: bool) -> list[tuple[str, set[int]]]:
+def _clues(scene: ToyScene, video: bool, relational: bool = True) -> list[tuple[str, set[int]]]:
     """Reasoning clues ("has three corners", "has the colour of a banana") with the objects they fit."""
     objs = scene.objects
     n = len(objs)
@@ -476,9 +482,9 @@ def _clues(scene: ToyScene, video: bool) -> list[tuple[str, set[int]]]:
     for colour, things in COLOUR_THINGS.items():
         clues += [(f"has the colour of {thing}", fits(lambda x, c=colour: x.colour == c)) for thing in things]
     large, small = fits(lambda x: x.size == "large"), fits(lambda x: x.size == "small")
-    if len(large) == 1 and n > 1:
+    if relational and len(large) == 1 and n > 1:
         clues.append(("is bigger than all the others", large))
-    if len(small) == 1 and n > 1:
+    if relational and len(small) == 1 and n > 1:
         clues.append(("is smaller than all the others", small))
     if video:
         for text, m in (
@@ -494,9 +500,10 @@ def _clues(scene: ToyScene, video: bool) -> list[tuple[str, set[int]]]:
     return [(text, ids) for text, ids in clues if ids]
 
 
-def reasoning_clauses(scene: ToyScene, target: int, video: bool) -> list[str]:
-    """Clauses (one clue, or two joined by 'and') true for `target` only."""
-    clues = [c for c in _clues(scene, video) if target in c[1]]
+def reasoning_clauses(scene: ToyScene, target: int, video: bool, relational: bool = True) -> list[str]:
+    """Clauses (one clue, or two joined by 'and') true for `target` only (`relational`: see `referring_descriptors`;
+    False drops the size comparisons)."""
+    clues = [c for c in _clues(scene, video, relational) if target in c[1]]
     out = [text for text, ids in clues if ids == {target}]
     for i, (t1, s1) in enumerate(clues):
         for t2, s2 in clues[i + 1 :]:
@@ -552,8 +559,8 @@ def _split_group(split: str) -> str:
 class _Writer:
     """Holds the root, the seed, the scene registry (train/val disjointness) and the manifest being built."""
 
-    def __init__(self, root: Path, seed: int, num_frames: tuple[int, int]):
-        self.root, self.seed, self.num_frames = root, seed, num_frames
+    def __init__(self, root: Path, seed: int, num_frames: tuple[int, int], relational: bool = True):
+        self.root, self.seed, self.num_frames, self.relational = root, seed, num_frames, relational
         self.keys: dict[str, set[str]] = {"train": set(), "val": set()}
         self.scenes: dict[str, dict[str, str]] = {"train": {}, "val": {}}
         self.datasets: dict[str, dict] = {}
@@ -683,18 +690,32 @@ def _write_refer_seg(w: _Writer, n_train: int, n_val: int) -> None:
 
     def sample(rng):
         return sample_scene(
-            rng, **{**w.clip_params(rng), "num_frames": 1}, num_objects=int(rng.integers(2, 5)), twin_prob=0.35
+            rng,
+            **{**w.clip_params(rng), "num_frames": 1},
+            num_objects=int(rng.integers(2, 5)),
+            twin_prob=0.35 * w.relational,
         )
 
     def annotate(rng, scene):
         per_style = {}
         for name, (_, positions) in styles.items():
-            targets = [o for o in range(len(scene.objects)) if referring_descriptors(scene, o, positions=positions)]
+            targets = [
+                o
+                for o in range(len(scene.objects))
+                if referring_descriptors(scene, o, positions=positions, relational=w.relational)
+            ]
             if name == "refcoco" and not targets:
                 return None
             chosen = _pick(rng, targets, int(rng.integers(1, 3)))
             per_style[name] = [
-                (o, _pick(rng, referring_descriptors(scene, o, positions=positions), int(rng.integers(1, 4))))
+                (
+                    o,
+                    _pick(
+                        rng,
+                        referring_descriptors(scene, o, positions=positions, relational=w.relational),
+                        int(rng.integers(1, 4)),
+                    ),
+                )
                 for o in chosen
             ]
         return per_style
@@ -808,12 +829,14 @@ def _write_reason_seg(w: _Writer, n_train: int, n_val: int) -> None:
             rng,
             **{**w.clip_params(rng), "num_frames": 1},
             num_objects=int(rng.integers(2, 5)),
-            twin_prob=0.2,
+            twin_prob=0.2 * w.relational,
             blob=rng.random() < 0.35,
         )
 
     def annotate(rng, scene):
-        targets = [o for o in range(len(scene.objects)) if reasoning_clauses(scene, o, video=False)]
+        targets = [
+            o for o in range(len(scene.objects)) if reasoning_clauses(scene, o, video=False, relational=w.relational)
+        ]
         if not targets:
             return None
         return targets[int(rng.integers(len(targets)))]
@@ -825,7 +848,9 @@ def _write_reason_seg(w: _Writer, n_train: int, n_val: int) -> None:
             name = f"toy{i:05d}_{w.name('reason_seg', split, i, 8)}_o"
             is_sentence = bool(rng.random() < 0.6)
             clauses = _pick(
-                rng, reasoning_clauses(scene, target, video=False), 1 + int(rng.integers(3) * (split == "train"))
+                rng,
+                reasoning_clauses(scene, target, video=False, relational=w.relational),
+                1 + int(rng.integers(3) * (split == "train")),
             )
             texts = [reasoning_text(rng, c, is_sentence, "image") for c in clauses]
             shapes = [_labelme_shape("target", scene.objects[target].polygon(0), name)]
@@ -890,18 +915,18 @@ def _video_sampler(w: _Writer, objects: tuple[int, int] = (2, 4), square_only: b
             **w.clip_params(rng, square_only),
             num_objects=int(rng.integers(objects[0], objects[1] + 1)),
             motions=_VIDEO_MOTIONS,
-            twin_prob=0.3,
+            twin_prob=0.3 * w.relational,
         )
 
     return sample
 
 
-def _referring_video_expressions(rng, scene, per_object=(1, 2), plural_prob=0.5):
+def _referring_video_expressions(rng, scene, per_object=(1, 2), plural_prob=0.5, relational=True):
     """[(text, [object ids])]: motion expressions per object (mostly), sometimes one multi-object expression."""
     out = []
     for o in range(len(scene.objects)):
-        with_motion = referring_descriptors(scene, o, motion="yes")
-        static = referring_descriptors(scene, o, motion="no")
+        with_motion = referring_descriptors(scene, o, motion="yes", relational=relational)
+        static = referring_descriptors(scene, o, motion="no", relational=relational)
         pool = with_motion if (with_motion and (rng.random() < 0.85 or not static)) else static
         for desc in _pick(rng, pool, int(rng.integers(per_object[0], per_object[1] + 1))):
             out.append((phrase(desc), [o]))
@@ -924,7 +949,7 @@ def _write_mevis(w: _Writer, n_train: int, n_val: int) -> None:
         videos, mask_dict, anno_id = {}, {}, 0
 
         def annotate(rng, scene):
-            exps = _referring_video_expressions(rng, scene)
+            exps = _referring_video_expressions(rng, scene, relational=w.relational)
             return exps if exps else None
 
         for i in range(n):
@@ -965,10 +990,14 @@ def _write_revos(w: _Writer, n_train: int, n_val: int) -> None:
         videos = {}
 
         def annotate(rng, scene):
-            exps = [(text, objs, 0) for text, objs in _referring_video_expressions(rng, scene, (1, 1), 0.3)]
-            targets = [o for o in range(len(scene.objects)) if reasoning_clauses(scene, o, video=True)]
+            exps = [
+                (text, objs, 0) for text, objs in _referring_video_expressions(rng, scene, (1, 1), 0.3, w.relational)
+            ]
+            targets = [
+                o for o in range(len(scene.objects)) if reasoning_clauses(scene, o, video=True, relational=w.relational)
+            ]
             for o in _pick(rng, targets, int(rng.integers(1, 3))):
-                clause = reasoning_clauses(scene, o, video=True)
+                clause = reasoning_clauses(scene, o, video=True, relational=w.relational)
                 exps.append((reasoning_text(rng, clause[int(rng.integers(len(clause)))], True, "video"), [o], 1))
             if rng.random() < 0.25:  # an expression that matches nothing (obj_id [] as in the release)
                 absent = [
@@ -1032,7 +1061,7 @@ def _write_ref_youtube_vos(w: _Writer, n_train: int, n_val: int) -> None:
         videos = {}
 
         def annotate(rng, scene):
-            exps = [(t, objs) for t, objs in _referring_video_expressions(rng, scene, (1, 2), 0.0)]
+            exps = [(t, objs) for t, objs in _referring_video_expressions(rng, scene, (1, 2), 0.0, w.relational)]
             return exps or None
 
         for i in range(n):
@@ -1079,7 +1108,7 @@ def _write_ref_davis17(w: _Writer, n_train: int, n_val: int) -> None:
             def annotate(rng, scene, many=many):
                 exps = []
                 for o in range(len(scene.objects)):
-                    pool = referring_descriptors(scene, o, motion="any")
+                    pool = referring_descriptors(scene, o, motion="any", relational=w.relational)
                     if len(pool) < (3 if many else 1):
                         return None
                     exps += [(phrase(d), o) for d in _pick(rng, pool, 3 if many else int(rng.integers(1, 3)))]
@@ -1540,6 +1569,7 @@ def make_toy_data(
     *,
     num_frames: tuple[int, int] = (8, 12),
     families: Iterable[str] | None = None,
+    relational: bool = True,
 ) -> dict:
     """Write the toy datasets under `root` (laid out like the released ``data/``) and return the manifest.
 
@@ -1552,6 +1582,10 @@ def make_toy_data(
             0.25x, Ref-DAVIS17 0.15x, the rest 1x; at least one each). ``SMALL`` (4 / 2) is the preset used by tests.
         num_frames: inclusive range of clip lengths.
         families: subset of ``FAMILIES`` to write (default: all).
+        relational: False writes the "appearance" variant used by the toy training run: no two objects of a scene
+            share colour and shape, and every expression is identifiable from its appearance words alone (position,
+            motion and size-comparison words, when present, are redundant). True (default) also asks for
+            comparisons ("the triangle on the left" among two triangles), which a tiny model needs far longer to learn.
     """
     root = Path(root)
     families = tuple(FAMILIES if families is None else families)
@@ -1569,7 +1603,7 @@ def make_toy_data(
                 target.unlink()
     root.mkdir(parents=True, exist_ok=True)
 
-    w = _Writer(root, seed, num_frames)
+    w = _Writer(root, seed, num_frames, relational)
     for family in FAMILIES:  # fixed order, so a subset draws the same scenes as the full run
         if family in families:
             n_tr = max(1, round(_SCALE[family] * num_train))
@@ -1583,6 +1617,7 @@ def make_toy_data(
         "generator": "unipixel.data.toy",
         "version": GENERATOR_VERSION,
         "seed": seed,
+        "relational": relational,
         "config": {
             "num_train": num_train,
             "num_val": num_val,

@@ -34,7 +34,8 @@ class PixelQwen2_5_VLConfig(Qwen2_5_VLConfig):
             first (correct). Default `"window"` so released checkpoints behave as trained; new training sets `"raster"`.
         sam2_overrides: OmegaConf dot-list applied to the SAM 2 YAML (tiny test models shrink Hiera with it).
         sam2_drop_path: Hiera drop-path rate (UniPixel's YAML sets 0.1).
-        loss_*: mask-loss weights (focal 100, dice 5, IoU-L1 5, object score 5).
+        loss_*: mask-loss weights (focal 100, dice 5, IoU-L1 5, object score 5); `loss_lm_weight` scales the LM
+            cross-entropy (1; the logged `lm_loss` stays unscaled).
     """
 
     model_type = "pixel_qwen2_5_vl"
@@ -64,6 +65,7 @@ class PixelQwen2_5_VLConfig(Qwen2_5_VLConfig):
     loss_dice_weight: float = 5.0
     loss_iou_weight: float = 5.0
     loss_class_weight: float = 5.0
+    loss_lm_weight: float = 1.0
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)

@@ -631,6 +631,10 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
             **kwargs,
         )
         outputs = PixelCausalLMOutputWithPast(**outputs)
+        lm_weight = getattr(self.config, "loss_lm_weight", 1.0)
+        if outputs.loss is not None and lm_weight != 1.0:
+            outputs["lm_loss"] = outputs.loss.detach()
+            outputs["loss"] = outputs.loss * lm_weight
         if seg_masks is not None and self.has_pixel_modules and self.config.sam2_enable_decoder:
             self._add_mask_loss(outputs, input_ids, attention_mask, sam2_frames, seg_masks)
         return outputs
@@ -664,7 +668,8 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
         losses = self.segment_with_loss(rows_hidden, rows_frames, rows_masks)
         parts = {k: torch.stack([loss[k] for loss in losses]).mean() for k in losses[0]}
         lm_loss = outputs.loss
-        outputs["lm_loss"] = lm_loss
+        if outputs.get("lm_loss") is None:
+            outputs["lm_loss"] = lm_loss
         outputs["mask_loss"] = parts["loss"]
         for key in ("focal", "dice", "iou", "class"):
             outputs[f"mask_{key}"] = parts[key].detach()

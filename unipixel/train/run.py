@@ -8,6 +8,7 @@ and the per-device batch, never set by hand.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -167,7 +168,7 @@ def build_stage(cfg: DictConfig, name: str, dataset=None):
     )
     dataset = build_data(stage, processor, seed) if dataset is None else dataset
     world = world_size()
-    per_device = int(cfg.train.per_device_batch_size)
+    per_device = int(stage.get("per_device_batch_size") or cfg.train.per_device_batch_size)
     accumulation = grad_accumulation(int(stage.global_batch_size), per_device, world)
     sampler = DataTypeGroupedSampler(
         dataset.data_types,
@@ -274,11 +275,56 @@ def selected_stages(cfg: DictConfig) -> list[str]:
     return chosen
 
 
+def prepare_toy_data(spec: DictConfig) -> Path:
+    """Write the procedural toy data under `spec.root` unless a matching `toy_manifest.json` is already there."""
+    from unipixel.data.toy import GENERATOR_VERSION, make_toy_data
+
+    root = Path(spec.root)
+    wanted = {
+        "version": GENERATOR_VERSION,
+        "seed": int(spec.seed),
+        "relational": bool(spec.get("relational", True)),
+        "num_train": int(spec.num_train),
+        "num_val": int(spec.num_val),
+    }
+    manifest_path = root / "toy_manifest.json"
+    if manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text())
+        found = {
+            "version": manifest.get("version"),
+            "seed": manifest.get("seed"),
+            "relational": manifest.get("relational", True),
+            "num_train": manifest.get("config", {}).get("num_train"),
+            "num_val": manifest.get("config", {}).get("num_val"),
+        }
+        if found == wanted:
+            logger.info("toy data found at %s", root)
+            return root
+        logger.info("toy data at %s was written with %s; regenerating with %s", root, found, wanted)
+    logger.info("writing toy data to %s (%s)", root, wanted)
+    make_toy_data(
+        root,
+        seed=wanted["seed"],
+        num_train=wanted["num_train"],
+        num_val=wanted["num_val"],
+        relational=wanted["relational"],
+    )
+    return root
+
+
 def run(cfg: DictConfig) -> dict[str, Path]:
-    """Run the selected stages in order; returns each stage's output folder."""
+    """Run the selected stages in order (after writing the toy data when the experiment asks for it), then the
+    experiment's `evaluation` block if it has one; returns each stage's output folder."""
     if not cfg.get("stages"):
         raise ValueError("the config defines no stages; pick an experiment, e.g. experiment=toy")
+    if cfg.get("toy_data") and int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        prepare_toy_data(cfg.toy_data)
     outputs = {}
     for name in selected_stages(cfg):
         outputs[name] = run_stage(cfg, name)
+    last = list(cfg.stages.keys())[-1]
+    if cfg.get("evaluation") and last in outputs and int(os.environ.get("RANK", "0")) == 0:
+        from .evaluate import evaluate_run
+
+        evaluate_run(cfg, outputs[last], last)
     return outputs
