@@ -153,10 +153,10 @@ def build_demo(predictor, max_frames: int | None = 64):
 
     def on_upload(path):
         if not path:
-            return None, [], gr.update(maximum=0, value=0), None
+            return None, [], gr.update(value=0, visible=False), None
         media = load_media(path, max_frames=max_frames)
-        last = max(len(media.frames) - 1, 0)
-        return media, [], gr.update(maximum=last, value=0, visible=last > 0), media.frames[0]
+        last = len(media.frames) - 1  # a slider needs minimum < maximum, so a still image hides it instead
+        return media, [], gr.update(maximum=max(last, 1), value=0, visible=last > 0), media.frames[0]
 
     # the slider moves over the kept frames; clicks store the video's own frame numbers (`media.index`)
     def on_frame(media, clicks, position):
@@ -197,7 +197,7 @@ def build_demo(predictor, max_frames: int | None = 64):
         with gr.Row():
             with gr.Column():
                 upload = gr.File(label="image or video", file_types=["image", "video"], type="filepath")
-                frame_slider = gr.Slider(0, 0, value=0, step=1, label="frame", visible=False)
+                frame_slider = gr.Slider(0, 1, value=0, step=1, label="frame", visible=False)
                 canvas = gr.Image(label="click to add prompts", type="numpy", interactive=False)
                 mode = gr.Radio(["point", "box"], value="point", label="click mode")
                 clear = gr.Button("clear prompts")

@@ -85,7 +85,21 @@ def test_main_without_gradio_says_how_to_install(demo, capsys):
     assert 'pip install -e ".[demo]"' in capsys.readouterr().err
 
 
-def test_build_demo(demo, predictor):
-    pytest.importorskip("gradio")
-    page = demo.build_demo(predictor)
-    assert page is not None
+def test_build_demo_handlers(demo, predictor, tmp_path):
+    """The page's event handlers, called as gradio would: upload a video, move the slider, click, run."""
+    gr = pytest.importorskip("gradio")
+    page = demo.build_demo(predictor, max_frames=5)
+    handlers = {fn.name: fn.fn for fn in page.fns.values()}
+    video = write_mp4_cv2(tmp_path / "clip.mp4", scene_frames(10))
+    media, clicks, slider, canvas = handlers["on_upload"](str(video))
+    assert media.index == [0, 2, 4, 7, 9] and canvas.shape == (HEIGHT, WIDTH, 3)
+    for x, y, mode in ((30, 40, "point"), (60, 20, "box"), (100, 90, "box")):
+        clicks, canvas = handlers["on_click"](
+            media, clicks, mode, 1, gr.SelectData(None, {"index": [x, y], "value": None})
+        )
+    assert [(c["kind"], c["frame"]) for c in clicks] == [("point", 2), ("box", 2)], "slider position 1 = frame 2"
+    text, image, overlay, info = handlers["on_run"](media, "Is [0] near [1]?", clicks, "[0] <|seg|> [1] <|seg|>")
+    assert text == "[0] <|seg|> [1] <|seg|>" and image is None and info["objects"] == 2
+    assert decode_mp4(overlay).shape == (5, HEIGHT, WIDTH, 3)
+    with pytest.raises(gr.Error, match="not mentioned"):
+        handlers["on_run"](media, "Is it?", clicks, "")
