@@ -230,3 +230,23 @@ def test_concurrent_requests_give_the_same_scores(bench_root, judge, tmp_path):
         "0000001",
         "0000002",
     ]
+
+
+def test_string_scores_without_a_judge(bench_root, tmp_path, monkeypatch):
+    from unipixel.eval.benchmarks.videorefer_bench_d import normalise_caption, word_f1
+
+    monkeypatch.delenv("UNIPIXEL_JUDGE_URL", raising=False)
+    assert normalise_caption("  A  Small box.") == "a small box"
+    # pred {a, box, moves}, ref {a, small, box, moves, from, left, to, right}: P = 3/3, R = 3/8 -> F1 = 6/11
+    assert np.isclose(word_f1("A box moves.", "A small box moves from left to right."), 6 / 11)
+    assert word_f1("", "") == 1.0 and word_f1("red", "blue") == 0.0
+    evaluator = evaluator_for(bench_root, tmp_path, judge=False)
+    captions = [r["caption"] for r in json.loads((bench_root / "videorefer/VideoRefer-Bench/VideoRefer-Bench-D.json")
+                                                 .read_text())]  # fmt: skip
+    # the first exact (case and final full stop aside), the second a different caption, the third empty
+    write_texts(tmp_path, evaluator, [captions[0].upper().rstrip("."), captions[2], ""])
+    metrics = score_predictions(evaluator, tmp_path)["metrics"]
+    assert np.isclose(metrics["videorefer_bench_d/single/exact_match"], 1 / 3)
+    expected_f1 = (1.0 + word_f1(captions[2], captions[1]) + 0.0) / 3
+    assert np.isclose(metrics["videorefer_bench_d/single/word_f1"], expected_f1)
+    assert "videorefer_bench_d/single/overall" not in metrics

@@ -15,12 +15,17 @@ OpenAI-compatible endpoint from `UNIPIXEL_JUDGE_URL` / `UNIPIXEL_JUDGE_MODEL` / 
 by default); judgments are cached in `judgments.jsonl` next to the predictions, so re-scoring is free and an
 interrupted run resumes. With every prediction judged, re-scoring works without an endpoint. Metrics: the mean 0-5
 score of each dimension (Subject Correspondence, Appearance Description, Temporal Description, Hallucination
-Detection) and `overall`, the mean of the four.
+Detection) and `overall`, the mean of the four. Always reported besides, without a judge: `exact_match` (the
+normalised prediction equals the normalised reference: lower case, single spaces, no final full stop) and `word_f1`
+(SQuAD-style bag-of-words F1), the measures of the toy run, whose captions are deterministic. `judge=false` reports
+only these two.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections import Counter
 from pathlib import Path
 
 from unipixel.data.templates import VIDEOREFER_BENCH_D_PROMPT
@@ -31,6 +36,32 @@ from ..runner import Evaluator, prediction_dir
 from .videorefer_bench_q import index_record
 
 JUDGMENTS_FILE = "judgments.jsonl"
+
+
+def normalise_caption(text: str) -> str:
+    """Lower case, whitespace collapsed, a final full stop dropped."""
+    return re.sub(r"\s+", " ", text.strip().lower()).removesuffix(".").strip()
+
+
+def word_f1(prediction: str, reference: str) -> float:
+    """Bag-of-words F1 between two captions (words: runs of letters and digits); 1 when both are empty."""
+    pred = re.findall(r"[a-z0-9]+", prediction.lower())
+    ref = re.findall(r"[a-z0-9]+", reference.lower())
+    if not pred and not ref:
+        return 1.0
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def string_scores(pairs: list[tuple[str, str]]) -> dict[str, float]:
+    """`exact_match` and `word_f1` averaged over `(prediction, reference)` pairs."""
+    if not pairs:
+        return {"exact_match": float("nan"), "word_f1": float("nan")}
+    exact = sum(normalise_caption(p) == normalise_caption(r) for p, r in pairs) / len(pairs)
+    return {"exact_match": exact, "word_f1": sum(word_f1(p, r) for p, r in pairs) / len(pairs)}
 
 
 class VideoReferBenchDEvaluator(Evaluator):
@@ -52,6 +83,7 @@ class VideoReferBenchDEvaluator(Evaluator):
         judge_retries: int = 5,
         judge_backoff: float = 2.0,
         judge_workers: int = 4,
+        judge: bool = True,
         **options,
     ):
         if split not in ("single", "multi"):
@@ -63,11 +95,13 @@ class VideoReferBenchDEvaluator(Evaluator):
             retries=judge_retries,
             backoff=judge_backoff,
         )
-        judge = {f"judge_{k}": v for k, v in self.judge_settings.items()}
-        super().__init__(split, root, max_new_tokens=max_new_tokens, **judge, **options)
+        judge_on = bool(judge)
+        judge_kw = {f"judge_{k}": v for k, v in self.judge_settings.items()}
+        super().__init__(split, root, max_new_tokens=max_new_tokens, judge=judge_on, **judge_kw, **options)
         self.out_dir = out_dir
         self.max_new_tokens = max_new_tokens
         self.judge_workers = judge_workers
+        self.use_judge = judge_on
 
     def build_dataset(self):
         from unipixel.data.mixture import build_dataset
@@ -97,6 +131,9 @@ class VideoReferBenchDEvaluator(Evaluator):
                     "prediction": record["text"],
                 }
             )
+        metrics = string_scores([(item["prediction"], item["reference"]) for item in items])
+        if not self.use_judge:
+            return metrics
         client = JudgeClient.from_env(**self.judge_settings) if os.environ.get(ENV_URL) else None
         scores = judge_items(items, self.judgments_file, client, workers=self.judge_workers)
-        return aggregate_judge_scores(scores[item["key"]] for item in items)
+        return {**aggregate_judge_scores(scores[item["key"]] for item in items), **metrics}
