@@ -224,3 +224,29 @@ def test_packaged_layouts_are_the_spec_tables(tmp_path):
         packaged = load_layout(name)
         assert {k: tuple(s) for k, s in built["keys"]} == packaged["keys"]
         assert built["total_size"] == packaged["total_size"]
+
+
+def test_export_of_a_real_stage3_checkpoint(tool, tmp_path):
+    """The same on a checkpoint the trainer wrote while training (two optimizer steps of stage 3, tiny model)."""
+    from tests.train.conftest import compose_train
+    from tests.train.synthetic import SyntheticDataset
+    from unipixel.data.processor import PixelProcessor, model_inputs
+    from unipixel.model import PixelQwen2_5_VLForConditionalGeneration
+    from unipixel.train.run import build_stage
+
+    overrides = ["experiment=unipixel_3b", "model=tiny", "hardware=cpu", f"output_dir={tmp_path / 'run'}"]
+    overrides += ["train.report_to=[]", "train.dataloader_num_workers=0", "train.disable_tqdm=true"]
+    overrides += ["stages.stage3.partial_checkpoints=[]", "stages.stage3.lora.r=4", "stages.stage3.lora.alpha=8"]
+    overrides += ["stages.stage3.global_batch_size=2", "stages.stage3.max_steps=2", "stages.stage3.save_steps=2"]
+    overrides += ["stages.stage3.learning_rate=1e-2"]
+    data = SyntheticDataset(4)
+    trainer, tokenizer, stage_dir = build_stage(compose_train(overrides), "stage3", dataset=data)
+    trainer.train()
+    assert (stage_dir / "checkpoint-2" / "adapter_model.safetensors").is_file()
+    assert tool.main(["export", str(stage_dir / "checkpoint-2"), str(tmp_path / "full")]) == 0
+    full = PixelQwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path / "full").eval()
+    processor = PixelProcessor(tokenizer, sam2_image_size=128)
+    batch = model_inputs(processor.collate([processor(data[1])]))
+    trainer.model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(full(**batch).logits, trainer.model(**batch).logits, atol=1e-4, rtol=1e-4)
