@@ -5,8 +5,7 @@
     result = predictor.predict("image.jpg", "Please segment the dog in this image.")
     result.text, result.masks[0]                                              # (T, H, W) bool per object
     result = predictor.predict("clip.mp4", "What is [0] doing? Please segment [1].",
-                               [VisualPrompt.point(320, 200, frame=5), VisualPrompt.box(10, 20, 200, 180)],
-                               answer=None)
+                               [VisualPrompt.point(320, 200, frame=5), VisualPrompt.box(10, 20, 200, 180)])
 
 Media is an image, a video file, a folder of frames or a uint8 array. Visual prompts are points and boxes (each
 becomes a `<|ref|>` token after the object's first `[ID]` mention) or masks (each becomes `<|mem|>` tokens in the
@@ -52,7 +51,7 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
-    """bf16 on CUDA (what the release was trained in), fp32 elsewhere (CPU bf16 matmuls are slow, MPS lacks some)."""
+    """bf16 on CUDA (what the release was trained in), fp32 elsewhere (bf16 matmuls are slow on CPUs)."""
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
