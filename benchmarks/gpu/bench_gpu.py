@@ -17,7 +17,7 @@ configs of `unipixel.model.tiny` under `--tiny`). Rows:
    the LLM and ViT (`--no-grad-ckpt` turns it off), SDPA or flash-attention 2 when installed.
 3. SAM 2 decoding of 3 objects: one session per object (the original's way, `PixelSAM2.per_object_segment`) vs one
    batched session (`PixelSAM2.segment`), and tracking frames/s with the frames encoded up front in batches of 16.
-4. Inference: a prompt over 16 LLM frames (2048 video tokens), a scripted answer of `--answer-tokens` tokens holding
+4. Inference: a prompt over 16 LLM frames (2048 video tokens), a scripted answer of 32 tokens holding
    one (or three) `<|seg|>`, masks over 64 SAM 2 frames; end-to-end latency, per-token decode time, peak memory.
 5. The 7B stage-3 step when it fits in GPU memory; otherwise the memory it would need, estimated from parameter
    counts by `benchmarks/memory_table.py`.
@@ -644,16 +644,26 @@ def inference_rows(model, config, s: Settings, answer_tokens: int) -> list[Row]:
     return rows
 
 
+_COUNTS: dict = {}
+_SAM2_ACTIVATIONS: dict = {}
+
+
 def memory_estimate(config, s: Settings, inputs: Inputs) -> dict:
     """What `benchmarks/memory_table.py` predicts for this step on one GPU (plain AdamW on bf16 weights, as here):
     GiB per term, from parameter counts, its activation formulas and SAM 2 measured on the CPU."""
     import memory_table as mt
 
-    counts = mt.count_parameters(config, mt.load_stages(), "")
+    key = (config.text_config.hidden_size, config.text_config.num_hidden_layers, config.tie_word_embeddings)
+    if key not in _COUNTS:
+        _COUNTS[key] = mt.count_parameters(config, mt.load_stages(), "")
+    counts = _COUNTS[key]
     size = config.sam2_image_size
-    sam2 = mt.measure_sam2_activations(
-        config.sam2_config, size, min(size, 256), config.sam2_overrides, config.sam2_drop_path
-    )
+    sam_key = (config.sam2_config, size, tuple(config.sam2_overrides or ()), config.sam2_drop_path)
+    if sam_key not in _SAM2_ACTIVATIONS:  # measured on the CPU, a few seconds: once per SAM 2 config
+        _SAM2_ACTIVATIONS[sam_key] = mt.measure_sam2_activations(
+            config.sam2_config, size, min(size, 256), config.sam2_overrides, config.sam2_drop_path
+        )
+    sam2 = _SAM2_ACTIVATIONS[sam_key]
     work = mt.Workload(tokens=inputs.seq_len, patches=inputs.patches, sam2_frames=s.train_frames)
     work.sam2_objects["stage3"] = inputs.seg_count
     acts = mt.activation_bytes(counts, "stage3", work, sam2)
