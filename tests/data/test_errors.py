@@ -153,9 +153,9 @@ def test_word_and_token_limits_resample(tmp_path, processor, caplog):
     strict = build_dataset(LLAVA, root=str(tmp_path), max_num_words=3, strict=True)
     with pytest.raises(DataError, match="6 words in an answer > max_num_words 3"):
         strict[3]
-    by_tokens = build_dataset(LLAVA, root=str(tmp_path), max_num_tokens=40, processor=processor)
+    by_tokens = build_dataset(LLAVA, root=str(tmp_path), max_num_tokens=36, processor=processor)
     item = by_tokens[3]
-    assert len(item["input_ids"]) <= 40 and by_tokens.stats["too_long"] >= 1
+    assert len(item["input_ids"]) <= 36 and by_tokens.stats["too_long"] >= 1
     impossible = build_dataset(LLAVA, root=str(tmp_path), max_num_words=0, max_resample=3)
     with pytest.raises(RuntimeError, match="no usable sample after 4 attempts"):
         impossible[3]

@@ -1,6 +1,7 @@
 """Predictor: released checkpoints load strictly and predict like the in-memory model; media kinds; point, box and
 mask prompts (each with a frame); batched requests; devices."""
 
+import contextlib
 import json
 
 import numpy as np
@@ -211,9 +212,23 @@ def test_mask_prompt_equals_a_hand_built_memory_sample(predictor):
     conv = [{"role": "user", "content": text}, {"role": "assistant", "content": answer}]
     want = predictor.predict_sample(Sample("hand", "unit", frames, conv, refer_masks=refer))
     assert got.prompt == text and torch.equal(got.masks[0], want.masks[0])
-    # the mask really reaches the model: another mask changes the answer's mask
-    other = predictor.predict(frames, "What is [0] doing?", [VisualPrompt.mask(~mask, frame=0)], answer=answer)
-    assert not torch.equal(other.masks[0], got.masks[0])
+    # the mask really reaches the model: another mask changes the <|seg|> state SAM 2 is prompted with (thresholded
+    # masks of a random model can coincide, so compare the prompt tokens)
+    with seg_states(predictor) as states:
+        predictor.predict(frames, "What is [0] doing?", [VisualPrompt.mask(mask, frame=3)], answer=answer)
+        predictor.predict(frames, "What is [0] doing?", [VisualPrompt.mask(~mask, frame=0)], answer=answer)
+    assert not torch.allclose(states[0], states[1])
+
+
+@contextlib.contextmanager
+def seg_states(predictor):
+    """Collect the `seg_head` outputs (SAM 2's prompt tokens) of the calls made inside the block."""
+    states = []
+    handle = predictor.model.seg_head.register_forward_hook(lambda m, i, o: states.append(o.detach().clone()))
+    try:
+        yield states
+    finally:
+        handle.remove()
 
 
 def test_point_prompt_equals_the_row_array_path(predictor):
@@ -222,8 +237,10 @@ def test_point_prompt_equals_the_row_array_path(predictor):
     rows = np.array([[0, 40, 30, 0, 0, 2]], dtype=np.float32)
     b = predictor.predict(frames, "Segment [0] <|ref|>.", rows, answer="[0] <|seg|>")
     assert torch.equal(a.masks[0], b.masks[0])
-    c = predictor.predict(frames, "Segment [0].", [VisualPrompt.point(100, 80, frame=0)], answer="[0] <|seg|>")
-    assert not torch.equal(a.masks[0], c.masks[0]), "the point reaches the model"
+    with seg_states(predictor) as states:
+        predictor.predict(frames, "Segment [0].", [VisualPrompt.point(40, 30, frame=2)], answer="[0] <|seg|>")
+        predictor.predict(frames, "Segment [0].", [VisualPrompt.point(100, 80, frame=0)], answer="[0] <|seg|>")
+    assert not torch.allclose(states[0], states[1]), "the point reaches the model"
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,25 @@ def tiny_sam2_overrides(embed_dim: int = 32) -> list[str]:
     ]
 
 
+_TOY_WORDS = """
+small large big bigger smaller left right top bottom middle centre center up down still enter enters entering leave
+leaves leaving move moves moving moved stay stays staying shape shapes circle circles square squares triangle triangles
+diamond diamonds star stars red green blue yellow colour color corners corner sides side flat round perfectly exactly
+three four ten no banana strawberry ripe fresh grass leaf sky sea deep clear sun fire truck edge heading rising falling
+towards toward never changes change position view comes disappears disappear during before after end beginning
+something thing looking looks look like has have other others all same scene picture image video frame frames
+highlighted region regions object objects target segmentation mask masks result sure please segment track find where
+which what who how many answer question questions options option best only give short brief briefly describe
+description detailed detail details caption tell explain provide output respond analyze characterize depict summarize
+offer write name show observe carefully concise concisely comprehensive comprehensively thorough thoroughly precise
+quick rich full relative direction directions appearance attributes sentence phrase words query reason because while
+during keep keeps built basic neither none future sequential relationship reasoning identifiers including different
+possible needed useful example associate answering segmenting corresponding mentioned described describing explanation
+explicitly content contain most much some each few way would will your its by from for also but not do does be am at
+on an a the to of in is it this that there are with and or one two
+"""
+
+
 def _corpus() -> list[str]:
     colours = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black", "cyan", "pink"]
     shapes = ["circle", "square", "triangle", "star", "diamond", "hexagon", "ellipse", "cross", "object", "shape"]
@@ -71,6 +90,9 @@ def _corpus() -> list[str]:
         "Please give a detailed description of the highlighted object [0] in the video.",
         "Question: how many shapes are there? Answer: 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16",
     ]
+    # the words of the toy data and of the prompt templates, so that each is one token (a character-level split would
+    # leave the 2-layer LLM to assemble words before it can tell a red circle from a blue one)
+    lines += [" ".join([w, w.lower(), w.capitalize()]) for w in _TOY_WORDS.split()]
     for colour, shape in itertools.product(colours, shapes):
         lines.append(f"the {colour} {shape} is a {colour} {shape}. A {colour} {shape}.")
     for colour, move in itertools.product(colours, moves):
@@ -78,7 +100,7 @@ def _corpus() -> list[str]:
     return lines
 
 
-def build_tiny_tokenizer(save_dir: str | None = None, vocab_size: int = 1024):
+def build_tiny_tokenizer(save_dir: str | None = None, vocab_size: int = 2048):
     """A byte-level BPE tokenizer with Qwen's special tokens plus `<|ref|>`, `<|seg|>`, `<|mem|>`, trained in memory.
 
     Deterministic (fixed corpus and trainer settings); saved with `save_pretrained` when `save_dir` is given.
