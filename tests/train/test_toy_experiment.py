@@ -34,6 +34,11 @@ def test_toy_run_end_to_end(tmp_path, capsys):
     assert set(outputs) == {"stage1", "stage2", "stage3"}
     assert (tmp_path / "toy" / "toy_manifest.json").is_file()
     assert (outputs["stage3"] / "config.json").is_file()  # a full model, LoRA-free export
+    # the pixel budget it was trained with travels with it
+    from unipixel.inference import Predictor
+
+    predictor = Predictor.from_pretrained(outputs["stage3"], device="cpu")
+    assert (predictor.processor.min_tokens, predictor.processor.max_tokens) == (16, 64)
     results = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())
     assert set(results) == {"trained", "untrained"}
     for name in results:

@@ -122,6 +122,27 @@ class Prediction:
         return self.masks[obj][self.frame_index.index(frame)]
 
 
+PROCESSOR_FILE = "unipixel_processor.json"
+
+
+def processor_settings(path: str | Path) -> dict:
+    """`PixelProcessor` settings a checkpoint was trained with (`unipixel_processor.json`, e.g. the toy run's pixel
+    budget); empty for released checkpoints, which use the processor's defaults."""
+    import json
+
+    file = Path(path) / PROCESSOR_FILE
+    if not file.is_file():
+        return {}
+    settings = json.loads(file.read_text())
+    import inspect
+
+    accepted = set(inspect.signature(PixelProcessor.__init__).parameters) - {"self", "tokenizer"}
+    unknown = set(settings) - accepted
+    if unknown:
+        raise ValueError(f"{file}: unknown processor settings {sorted(unknown)}; accepted: {sorted(accepted)}")
+    return settings
+
+
 def load_predictor(
     model: str | Path,
     device: str = "auto",
@@ -274,7 +295,12 @@ class Predictor:
             path, dtype=dtype, strict=strict, **model_kwargs
         )
         tokenizer = AutoTokenizer.from_pretrained(path)
-        processor = PixelProcessor(tokenizer, sam2_image_size=model.config.sam2_image_size, target_frames=sample_frames)
+        processor = PixelProcessor(
+            tokenizer,
+            sam2_image_size=model.config.sam2_image_size,
+            target_frames=sample_frames,
+            **processor_settings(path),
+        )
         return cls(model.to(target), processor)
 
     # ------------------------------------------------------------------ public API

@@ -245,6 +245,12 @@ def run_stage(cfg: DictConfig, name: str, dataset=None) -> Path:
     trainer.train(resume_from_checkpoint=resume)
     extra = {"partial_checkpoint": ",".join(map(str, stage.get("partial_checkpoints") or [])) or None}
     trainer.export(str(out_dir), tokenizer=tokenizer, extra_config=extra)
+    processor_cfg = as_dict(stage.data.get("processor"))
+    if stage.get("export_full_model") and processor_cfg:
+        from unipixel.inference.predictor import PROCESSOR_FILE
+
+        # the pixel budget the model was trained with, read back by Predictor.from_pretrained
+        (out_dir / PROCESSOR_FILE).write_text(json.dumps(processor_cfg, indent=2))
     if hasattr(trainer.train_dataset, "summary"):
         logger.info("data summary for %s:\n%s", name, trainer.train_dataset.summary())
     return out_dir
