@@ -27,7 +27,13 @@ from .io import load_json
 from .masks import decode_regions
 from .processor import Sample
 from .safe_pickle import safe_load
-from .templates import seg_answer, seg_question
+from .templates import SEG, seg_answer, seg_question
+
+
+def echo_answer(expression: str) -> str:
+    """"the small red circle" → "The small red circle <|seg|>."."""
+    text = expression.strip().rstrip(".")
+    return f"{text[:1].upper()}{text[1:]} {SEG}."
 
 
 class ReferSegDataset(BaseDataset):
@@ -38,6 +44,9 @@ class ReferSegDataset(BaseDataset):
         split_by: `unc` (RefCOCO, RefCOCO+, RefClef) or `umd` (RefCOCOg).
         anno_dir: folder holding `{dataset}/refs(...).p` and `{dataset}/instances.json`.
         image_dir: image folder joined with `instances.json` `file_name`.
+        answer_style: `template` (the release's answer pool, "Sure, it is <|seg|>.") or `echo` (training answers
+            repeat the expression right before the token: "The small red circle <|seg|>."; the `<|seg|>` state then
+            sits on the expression, which a language model trained from scratch needs — the toy run uses it).
         **kwargs: `BaseDataset` arguments (root, split, processor, max_conv_turns, ...).
     """
 
@@ -50,8 +59,12 @@ class ReferSegDataset(BaseDataset):
         split_by: str = "unc",
         anno_dir: str = "lisa/refer_seg",
         image_dir: str = "lisa/refer_seg/images/mscoco/images/train2014",
+        answer_style: str = "template",
         **kwargs,
     ):
+        if answer_style not in ("template", "echo"):
+            raise ValueError(f"answer_style must be 'template' or 'echo', got {answer_style!r}")
+        self.answer_style = answer_style
         kwargs.setdefault("name", dataset)
         super().__init__(**kwargs)
         self.dataset, self.split_by = dataset, split_by
@@ -114,7 +127,8 @@ class ReferSegDataset(BaseDataset):
             masks.append(decode_regions([ann["segmentation"]], height, width))
             x, y, w, h = ann.get("bbox", (0, 0, 0, 0))
             boxes.append((x, y, x + w, y + h))
-            turns.append((seg_question("query", sent, False, trng), seg_answer("query", trng)))
+            answer = seg_answer("query", trng) if self.answer_style == "template" else echo_answer(sent)
+            turns.append((seg_question("query", sent, False, trng), answer))
         masks = np.stack(masks)[:, None]  # (O, 1, H, W)
         meta = {
             "path": str(record["file"]),

@@ -47,7 +47,7 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (215, 45, 45),
@@ -401,7 +401,8 @@ def referring_descriptors(
 
     motion: "no" (appearance / position only), "yes" (always include a motion word) or "any".
     relational: False keeps only descriptors whose appearance words (size / colour / shape) alone single the target
-    out, so position and motion words are redundant and no comparison between objects is needed.
+    out and adds no position words, so no comparison between objects is needed (motion words, when asked for, are
+    redundant).
     """
     out: list[dict[str, str]] = []
     appearance = _APPEARANCE + ((),) if motion != "no" else _APPEARANCE
@@ -410,7 +411,7 @@ def referring_descriptors(
         variants: list[dict[str, str]] = []
         if motion != "yes":
             variants.append(base)
-            for pos in positions:
+            for pos in positions if relational else ():  # appearance-only: no position words at all
                 if _attr(scene, target, pos) is not None:
                     variants.append({**base, pos: _attr(scene, target, pos)})
         if motion != "no":
