@@ -15,6 +15,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+# the repository's configs/ (absolute, so console scripts and `python -m` find it alike)
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 logger = logging.getLogger(__name__)
 
 
@@ -81,7 +83,7 @@ def evaluate(cfg: DictConfig) -> dict | None:
     return results
 
 
-@hydra.main(config_path="../../configs", config_name="eval", version_base="1.3")
+@hydra.main(config_path=CONFIG_DIR, config_name="eval", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)

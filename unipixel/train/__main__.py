@@ -10,14 +10,18 @@ Config groups live in `configs/` (model, stage, train, hardware, data, experimen
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from .run import run
 
+# the repository's configs/ (absolute, so console scripts and `python -m` find it alike)
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
 
-@hydra.main(config_path="../../configs", config_name="train", version_base="1.3")
+
+@hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run(cfg)
