@@ -219,5 +219,8 @@ def test_appearance_only_expressions_need_no_comparison(tmp_path):
         query = answer["content"].removesuffix(" <|seg|>.")
         assert query.lower().removeprefix("the ") in user["content"].lower()
     assert echo_answer("the small red circle") == "The small red circle <|seg|>."
+    described = build_dataset("refcoco", root=str(tmp_path), split="train", answer_style="describe")[0]
+    assert described.seg_masks is None and described.conversation[1]["content"].startswith("The target is ")
+    assert "<|seg|>" not in described.conversation[1]["content"]
     with pytest.raises(Exception, match="answer_style"):  # raised in the loader, wrapped by Hydra's instantiate
         build_dataset("refcoco", root=str(tmp_path), split="train", answer_style="other")

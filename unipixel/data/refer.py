@@ -46,7 +46,8 @@ class ReferSegDataset(BaseDataset):
         image_dir: image folder joined with `instances.json` `file_name`.
         answer_style: `template` (the release's answer pool, "Sure, it is <|seg|>.") or `echo` (training answers
             repeat the expression right before the token: "The small red circle <|seg|>."; the `<|seg|>` state then
-            sits on the expression, which a language model trained from scratch needs — the toy run uses it).
+            sits on the expression) or `describe` (text only, no mask: "The target is small red circle.", which
+            teaches a language model trained from scratch to anticipate the referent after "The target is").
         **kwargs: `BaseDataset` arguments (root, split, processor, max_conv_turns, ...).
     """
 
@@ -62,8 +63,8 @@ class ReferSegDataset(BaseDataset):
         answer_style: str = "template",
         **kwargs,
     ):
-        if answer_style not in ("template", "echo"):
-            raise ValueError(f"answer_style must be 'template' or 'echo', got {answer_style!r}")
+        if answer_style not in ("template", "echo", "describe"):
+            raise ValueError(f"answer_style must be 'template', 'echo' or 'describe', got {answer_style!r}")
         self.answer_style = answer_style
         kwargs.setdefault("name", dataset)
         super().__init__(**kwargs)
@@ -127,7 +128,13 @@ class ReferSegDataset(BaseDataset):
             masks.append(decode_regions([ann["segmentation"]], height, width))
             x, y, w, h = ann.get("bbox", (0, 0, 0, 0))
             boxes.append((x, y, x + w, y + h))
-            answer = seg_answer("query", trng) if self.answer_style == "template" else echo_answer(sent)
+            if self.answer_style == "template":
+                answer = seg_answer("query", trng)
+            elif self.answer_style == "echo":
+                answer = echo_answer(sent)
+            else:
+                # no article: the state after "is" must already predict the referent's first word
+                answer = f"The target is {sent.strip().rstrip('.').removeprefix('the ')}."
             turns.append((seg_question("query", sent, False, trng), answer))
         masks = np.stack(masks)[:, None]  # (O, 1, H, W)
         meta = {
@@ -139,6 +146,7 @@ class ReferSegDataset(BaseDataset):
         }
         conv = self.turns_to_conversation(turns)
         if self.training:
-            return Sample(rid, self.name, frames, conv, seg_masks=masks, data_type=self.data_type, meta=meta)
+            seg = None if self.answer_style == "describe" else masks  # describe: text answers, no <|seg|>
+            return Sample(rid, self.name, frames, conv, seg_masks=seg, data_type=self.data_type, meta=meta)
         meta.update(gt_masks=masks, gt_boxes=np.asarray(boxes, dtype=np.float32))
         return Sample(rid, self.name, frames, conv, data_type=self.data_type, meta=meta)
