@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from .errors import DataError, data_errors
-from .io import VideoReader, read_image
+from .io import VideoReader, load_json, read_image
 from .processor import Sample
 from .sampling import sample_indices
 from .templates import REF, SEG
@@ -154,6 +154,13 @@ class BaseDataset(torch.utils.data.Dataset):
         self.epoch = int(epoch)
 
     # ------------------------------------------------------------------ loading helpers for subclasses
+    def load_rows(self, path: str | Path) -> list:
+        """A JSON annotation file that must hold a list of rows; anything else is a `DataError` naming the file."""
+        rows = load_json(path, self.name)
+        if not isinstance(rows, list):
+            raise DataError(self.name, "-", path, "expected a JSON list of rows")
+        return rows
+
     def read_image(self, path: str | Path, sample_id) -> np.ndarray:
         """An image as a 1-frame clip `(1, H, W, 3)` uint8."""
         return read_image(path, self.name, sample_id)[None]

@@ -19,7 +19,6 @@ import numpy as np
 
 from .base import BaseDataset
 from .errors import DataError
-from .io import load_json
 from .processor import Sample
 from .sampling import fps_indices
 
@@ -60,9 +59,7 @@ class LlavaDataset(BaseDataset):
         self._rows: list = []
 
     def load_index(self) -> list[dict]:
-        rows = load_json(self.annotation_file, self.name)
-        if not isinstance(rows, list):
-            raise DataError(self.name, "-", self.annotation_file, "expected a JSON list of rows")
+        rows = self.load_rows(self.annotation_file)
         self._rows = rows
         records = []
         for i, row in enumerate(rows):

@@ -32,7 +32,7 @@ import numpy as np
 
 from .base import BaseDataset
 from .errors import DataError
-from .io import IMAGE_EXTENSIONS, load_json, natural_key
+from .io import IMAGE_EXTENSIONS, natural_key
 from .masks import decode_region_frames
 from .processor import Sample
 from .region import fake_option, first_mentions, memory_text, prompt_kinds, prompt_rows, tag_refs
@@ -89,9 +89,7 @@ class InstITVideoDataset(BaseDataset):
 
     # ------------------------------------------------------------------ index
     def load_index(self) -> list[dict]:
-        rows = load_json(self.annotation_file, self.name)
-        if not isinstance(rows, list):
-            raise DataError(self.name, "-", self.annotation_file, "expected a JSON list of rows")
+        rows = self.load_rows(self.annotation_file)
         self._rows = rows
         records, skipped = [], {"frames": 0, "objects": 0, "no_object": 0}
         for i, row in enumerate(rows):
@@ -276,9 +274,7 @@ class InstITImageRefDataset(BaseDataset):
         self._rows: list = []
 
     def load_index(self) -> list[dict]:
-        rows = load_json(self.annotation_file, self.name)
-        if not isinstance(rows, list):
-            raise DataError(self.name, "-", self.annotation_file, "expected a JSON list of rows")
+        rows = self.load_rows(self.annotation_file)
         self._rows = rows
         records = []
         for i, row in enumerate(rows):

@@ -25,7 +25,6 @@ import numpy as np
 
 from .base import BaseDataset
 from .errors import DataError
-from .io import load_json
 from .masks import decode_region_frames, resize_mask
 from .processor import Sample
 from .region import memory_text
@@ -81,9 +80,7 @@ class OspreyDataset(BaseDataset):
         self._rows: list = []
 
     def load_index(self) -> list[dict]:
-        rows = load_json(self.annotation_file, self.name)
-        if not isinstance(rows, list):
-            raise DataError(self.name, "-", self.annotation_file, "expected a JSON list of rows")
+        rows = self.load_rows(self.annotation_file)
         self._rows = rows
         records, bad = [], 0
         for i, row in enumerate(rows):

@@ -206,9 +206,7 @@ class VideoReferDataset(BaseDataset):
 
     # ------------------------------------------------------------------ index
     def load_index(self) -> list[dict]:
-        rows = load_json(self.annotation_file, self.name)
-        if not isinstance(rows, list):
-            raise DataError(self.name, "-", self.annotation_file, "expected a JSON list of rows")
+        rows = self.load_rows(self.annotation_file)
         records, skipped = [], {"objects": 0, "ratio": 0, "frames": 0}
         for i, row in enumerate(rows):
             rec = self._record(i, row, skipped)
@@ -458,9 +456,7 @@ class VideoReferBenchQDataset(BaseDataset):
         self.mask_mode, self.clip_frames = mask_mode, clip_frames
 
     def load_index(self) -> list[dict]:
-        rows = load_json(self.annotation_file, self.name)
-        if not isinstance(rows, list):
-            raise DataError(self.name, "-", self.annotation_file, "expected a JSON list of rows")
+        rows = self.load_rows(self.annotation_file)
         records = []
         for i, row in enumerate(rows):
             rid = str(row.get("id", i)) if isinstance(row, dict) else str(i)

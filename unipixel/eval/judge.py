@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .metrics import JUDGE_DIMENSIONS, JudgeParseError, parse_judge_scores
+from .runner import read_keyed_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -165,22 +166,8 @@ class JudgeClient:
 
 def load_judgments(path: str | Path) -> dict[str, dict]:
     """Cached judgments keyed by sample key (a later line wins; a truncated last line is ignored)."""
-    out: dict[str, dict] = {}
     path = Path(path)
-    if not path.exists():
-        return out
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                logger.warning("%s:%d: incomplete line ignored (interrupted write)", path, number)
-                continue
-            out[entry["key"]] = entry
-    return out
+    return read_keyed_jsonl(path) if path.exists() else {}
 
 
 def judge_items(

@@ -123,21 +123,29 @@ def shard_file(folder: Path, shard: int, num_shards: int) -> Path:
     return folder / f"predictions.shard{shard}-of-{num_shards}.jsonl"
 
 
+def read_keyed_jsonl(path: str | Path, into: dict[str, dict] | None = None) -> dict[str, dict]:
+    """Records of a JSON-lines file keyed by their `key` (a later line wins); a truncated line (a crash mid-write) is
+    logged and ignored. `into` is updated and returned when given."""
+    records = {} if into is None else into
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                logger.warning("%s:%d: incomplete line ignored (interrupted write)", path, number)
+                continue
+            records[record["key"]] = record
+    return records
+
+
 def load_predictions(folder: str | Path) -> dict[str, dict]:
     """All records of every shard file in `folder`, keyed; a truncated last line (a crash mid-write) is ignored."""
-    records = {}
+    records: dict[str, dict] = {}
     for path in sorted(Path(folder).glob("predictions.shard*.jsonl")):
-        with open(path) as f:
-            for number, line in enumerate(f, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    logger.warning("%s:%d: incomplete line ignored (interrupted write)", path, number)
-                    continue
-                records[record["key"]] = record
+        read_keyed_jsonl(path, records)
     return records
 
 
