@@ -168,6 +168,18 @@ class VideoSegDataset(BaseDataset):
     def add_eval_meta(self, record: dict, idx: np.ndarray, height: int, width: int, meta: dict) -> None:
         """Extra evaluation metadata (ReVOS foreground, GroundMoRe action interval, ...)."""
 
+    def _mask_entry(self, record: dict, key, missing: str, entry: str) -> list:
+        """`self.mask_dict[key]` (subclasses set `mask_dict` and `mask_file`), checked: present (else `missing`) and
+        one item per video frame (else "`entry` has N frames, ..."); errors name the sample and the mask file."""
+        row = self.mask_dict.get(key)
+        if row is None:
+            raise DataError(self.name, record["id"], self.mask_file, missing)
+        if not isinstance(row, list) or len(row) != record["num_video_frames"]:
+            got = len(row) if isinstance(row, list) else type(row).__name__
+            msg = f"{entry} has {got} frames, the video lists {record['num_video_frames']}"
+            raise DataError(self.name, record["id"], self.mask_file, msg)
+        return row
+
 
 def _split_path(template: str | None, split: str) -> str | None:
     return None if template is None else template.format(split=split)
@@ -306,18 +318,15 @@ class MetaExpressionsDataset(VideoSegDataset):
     def _rows(self, record: dict) -> list[list] | None:
         if self.mask_dict is None:
             return None
-        rows = []
-        for a in record["anno_ids"]:
-            row = self.mask_dict.get(a)
-            if row is None:
-                msg = f"anno_id {a} has no entry in the mask file (object id without mask)"
-                raise DataError(self.name, record["id"], self.mask_file, msg)
-            if not isinstance(row, list) or len(row) != record["num_video_frames"]:
-                got = len(row) if isinstance(row, list) else type(row).__name__
-                msg = f"anno_id {a}: mask entry has {got} frames, the video lists {record['num_video_frames']}"
-                raise DataError(self.name, record["id"], self.mask_file, msg)
-            rows.append(row)
-        return rows
+        return [
+            self._mask_entry(
+                record,
+                a,
+                f"anno_id {a} has no entry in the mask file (object id without mask)",
+                f"anno_id {a}: mask entry",
+            )
+            for a in record["anno_ids"]
+        ]
 
     def check_target(self, record: dict) -> None:
         rows = self._rows(record)
@@ -477,15 +486,13 @@ class RunningIndexDataset(VideoSegDataset):
             raise DataError(self.name, "-", self.mask_file, msg)
 
     def _row(self, record: dict) -> list:
-        row = self.mask_dict.get(record["mask_key"])
-        if row is None:
-            msg = f"running index {record['mask_key']} has no entry in the mask pickle (object without mask)"
-            raise DataError(self.name, record["id"], self.mask_file, msg)
-        if not isinstance(row, list) or len(row) != record["num_video_frames"]:
-            got = len(row) if isinstance(row, list) else type(row).__name__
-            msg = f"mask entry {record['mask_key']} has {got} frames, the video lists {record['num_video_frames']}"
-            raise DataError(self.name, record["id"], self.mask_file, msg)
-        return row
+        key = record["mask_key"]
+        return self._mask_entry(
+            record,
+            key,
+            f"running index {key} has no entry in the mask pickle (object without mask)",
+            f"mask entry {key}",
+        )
 
     def _png_ids(self, record: dict) -> list[int]:
         obj = record.get("obj_id")
