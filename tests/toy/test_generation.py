@@ -206,7 +206,7 @@ def test_appearance_only_expressions_need_no_comparison(tmp_path):
     """relational=False: no two objects share colour and shape, no position words, and every RefCOCO expression's
     appearance words match its target alone; the echo answer style repeats the expression before <|seg|>."""
     from unipixel.data.mixture import build_dataset
-    from unipixel.data.refer import echo_answer
+    from unipixel.data.templates import echo_answer
 
     manifest = make_toy_data(tmp_path, seed=3, num_train=6, num_val=2, families=["refer_seg"], relational=False)
     assert manifest["relational"] is False
@@ -216,11 +216,35 @@ def test_appearance_only_expressions_need_no_comparison(tmp_path):
     data = build_dataset("refcoco", root=str(tmp_path), split="train", answer_style="echo")
     sample = data[0]
     for user, answer in zip(sample.conversation[::2], sample.conversation[1::2]):
-        query = answer["content"].removesuffix(" <|seg|>.")
+        query = answer["content"].removesuffix("<|seg|>.")
         assert query.lower().removeprefix("the ") in user["content"].lower()
-    assert echo_answer("the small red circle") == "The small red circle <|seg|>."
+    assert echo_answer("the small red circle") == "The small red circle<|seg|>."
     described = build_dataset("refcoco", root=str(tmp_path), split="train", answer_style="describe")[0]
     assert described.seg_masks is None and described.conversation[1]["content"].startswith("The target is ")
     assert "<|seg|>" not in described.conversation[1]["content"]
     with pytest.raises(Exception, match="answer_style"):  # raised in the loader, wrapped by Hydra's instantiate
         build_dataset("refcoco", root=str(tmp_path), split="train", answer_style="other")
+
+
+def test_echo_answers_in_video_loaders_and_per_dataset_overrides(tmp_path):
+    """`answer_style: echo` reaches the video loaders' referring samples; `per_dataset` sets it for named mixture
+    entries only and refuses a key that is not in the mixture."""
+    from unipixel.data.mixture import build_dataset, build_mixture
+    from unipixel.data.templates import SEG_ANSWERS, echo_answer
+
+    make_toy_data(tmp_path, seed=4, num_train=4, num_val=1, families=["refer_seg", "mevis"], relational=False)
+    mevis = build_dataset("mevis", root=str(tmp_path), split="train", answer_style="echo", sample_frames=2)
+    sample = mevis[0]
+    assert sample.conversation[1]["content"] == echo_answer(sample.meta["query"])
+    assert sample.conversation[1]["content"].endswith("<|seg|>.") and " <|seg|>" not in sample.conversation[1]["content"]
+    with pytest.raises(Exception, match="answer_style"):
+        build_dataset("mevis", root=str(tmp_path), split="train", answer_style="describe")
+
+    mix = build_mixture(
+        ["refcoco", "mevis"], root=str(tmp_path), per_dataset={"mevis": {"answer_style": "echo"}}, sample_frames=2
+    )
+    refcoco, mevis = mix.datasets
+    assert (refcoco.answer_style, mevis.answer_style) == ("template", "echo")
+    assert refcoco[0].conversation[1]["content"] in SEG_ANSWERS
+    with pytest.raises(ValueError, match="not in the mixture"):
+        build_mixture(["refcoco"], root=str(tmp_path), per_dataset={"refcocog": {"answer_style": "echo"}})

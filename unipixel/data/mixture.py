@@ -128,10 +128,18 @@ class MixtureDataset(torch.utils.data.Dataset):
         return "\n".join(lines)
 
 
-def build_mixture(spec, config_dir: str | Path | None = None, **common) -> MixtureDataset:
-    """A `MixtureDataset` of `parse_mixture(spec)`; `common` arguments go to every dataset (see `build_dataset`)."""
+def build_mixture(
+    spec, config_dir: str | Path | None = None, per_dataset: dict | None = None, **common
+) -> MixtureDataset:
+    """A `MixtureDataset` of `parse_mixture(spec)`; `common` arguments go to every dataset (see `build_dataset`),
+    `per_dataset` (`{key: {argument: value}}`) to the named ones, after `common`. A key of `per_dataset` that is not in
+    the mixture is an error (a typo would otherwise change nothing)."""
     entries = parse_mixture(spec)
-    datasets = [build_dataset(key, config_dir, **common) for key, _ in entries]
+    per_dataset = dict(per_dataset or {})
+    unknown = sorted(set(per_dataset) - {key for key, _ in entries})
+    if unknown:
+        raise ValueError(f"per_dataset names {unknown}, which are not in the mixture {[k for k, _ in entries]}")
+    datasets = [build_dataset(key, config_dir, **{**common, **dict(per_dataset.get(key) or {})}) for key, _ in entries]
     mix = MixtureDataset(datasets, [r for _, r in entries])
     logger.info("data mixture:\n%s", mix.summary())
     return mix

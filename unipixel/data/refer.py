@@ -27,13 +27,7 @@ from .io import load_json
 from .masks import decode_regions
 from .processor import Sample
 from .safe_pickle import safe_load
-from .templates import SEG, seg_answer, seg_question
-
-
-def echo_answer(expression: str) -> str:
-    """"the small red circle" → "The small red circle <|seg|>."."""
-    text = expression.strip().rstrip(".")
-    return f"{text[:1].upper()}{text[1:]} {SEG}."
+from .templates import check_answer_style, echo_answer, seg_answer, seg_question
 
 
 class ReferSegDataset(BaseDataset):
@@ -45,8 +39,8 @@ class ReferSegDataset(BaseDataset):
         anno_dir: folder holding `{dataset}/refs(...).p` and `{dataset}/instances.json`.
         image_dir: image folder joined with `instances.json` `file_name`.
         answer_style: `template` (the release's answer pool, "Sure, it is <|seg|>.") or `echo` (training answers
-            repeat the expression right before the token: "The small red circle <|seg|>."; the `<|seg|>` state then
-            sits on the expression) or `describe` (text only, no mask: "The target is small red circle.", which
+            repeat the expression, the token glued to its last word: "The small red circle<|seg|>."; the state the mask
+            decoder reads is then the expression's last word, see `templates.echo_answer`) or `describe` (text only, no mask: "The target is small red circle.", which
             teaches a language model trained from scratch to anticipate the referent after "The target is").
         **kwargs: `BaseDataset` arguments (root, split, processor, max_conv_turns, ...).
     """
@@ -63,9 +57,7 @@ class ReferSegDataset(BaseDataset):
         answer_style: str = "template",
         **kwargs,
     ):
-        if answer_style not in ("template", "echo", "describe"):
-            raise ValueError(f"answer_style must be 'template', 'echo' or 'describe', got {answer_style!r}")
-        self.answer_style = answer_style
+        self.answer_style = check_answer_style(answer_style)
         kwargs.setdefault("name", dataset)
         super().__init__(**kwargs)
         self.dataset, self.split_by = dataset, split_by

@@ -59,7 +59,7 @@ from .processor import Sample
 from .region import evaluation_only
 from .safe_pickle import safe_load
 from .sampling import uniform_indices
-from .templates import seg_answer, seg_question
+from .templates import check_answer_style, echo_answer, seg_answer, seg_question
 
 logger = logging.getLogger(__name__)
 
@@ -75,13 +75,23 @@ class VideoSegDataset(BaseDataset):
         sam_all_frames: at evaluation, put every frame of the video in the sample (for SAM 2); False keeps only the LLM
             frames.
         eval_only: build evaluation samples whatever the split label (single-split benchmarks such as Ref-SAV eval).
+        answer_style: training answers of referring (`kind: query`) samples: `template` (the release's answer pool)
+            or `echo` (the expression repeated, `templates.echo_answer`); other kinds always use the pool.
         **kwargs: `BaseDataset` arguments.
     """
 
     data_type = "seg_video"
     allow_empty_masks = True
 
-    def __init__(self, llm_frames: int = 16, sam_all_frames: bool = True, eval_only: bool = False, **kwargs):
+    def __init__(
+        self,
+        llm_frames: int = 16,
+        sam_all_frames: bool = True,
+        eval_only: bool = False,
+        answer_style: str = "template",
+        **kwargs,
+    ):
+        self.answer_style = check_answer_style(answer_style, ("template", "echo"))
         strict = kwargs.pop("strict", None)
         super().__init__(strict=strict, **kwargs)
         self.llm_frames, self.sam_all_frames, self.eval_only = llm_frames, sam_all_frames, eval_only
@@ -153,7 +163,10 @@ class VideoSegDataset(BaseDataset):
         if self.training:
             if masks is None:
                 raise DataError(self.name, rid, record.get("file"), f"split {self.split!r} has no masks to train on")
-            answer = seg_answer(kind, trng, record.get("answer"))
+            if self.answer_style == "echo" and kind == "query":
+                answer = echo_answer(record["query"])
+            else:
+                answer = seg_answer(kind, trng, record.get("answer"))
             conv = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
             return Sample(rid, self.name, frames, conv, seg_masks=masks[None], data_type=data_type, meta=meta)
         meta["llm_frame_index"] = llm.tolist()

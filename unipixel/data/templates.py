@@ -201,6 +201,23 @@ def seg_question(kind: str, query: str, video: bool = False, rng: np.random.Gene
     return EVAL_PROMPTS[kind].format(query) if rng is None else choose(pools[kind], rng).format(query)
 
 
+ANSWER_STYLES = ("template", "echo", "describe")
+
+
+def echo_answer(expression: str) -> str:
+    """"the small red circle" → "The small red circle<|seg|>.": the expression repeated, `<|seg|>` glued to its last
+    word, so that the state which predicts `<|seg|>` (the one the mask decoder reads, §1.2) is the expression's own
+    last word and not a lone-space token that every answer shares (a toy-run answer style, see `docs/toy.md`)."""
+    text = expression.strip().rstrip(".")
+    return f"{text[:1].upper()}{text[1:]}{SEG}."
+
+
+def check_answer_style(style: str, allowed: tuple[str, ...] = ANSWER_STYLES) -> str:
+    if style not in allowed:
+        raise ValueError(f"answer_style must be one of {allowed}, got {style!r}")
+    return style
+
+
 def seg_answer(kind: str = "query", rng: np.random.Generator | None = None, text: str | None = None) -> str:
     """Assistant text of one segmentation turn, with exactly one `<|seg|>`: a pool answer; for `explanatory` the
     explanation `text` follows it; for `question` it is "{text} <|seg|>."."""

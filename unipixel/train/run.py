@@ -111,7 +111,12 @@ def build_data(stage_cfg: DictConfig, processor, seed: int):
     data = stage_cfg.data
     common = as_dict(data.get("common"))
     return build_mixture(
-        list(data.datasets), config_dir=data.get("config_dir"), root=data.root, processor=processor, **common
+        list(data.datasets),
+        config_dir=data.get("config_dir"),
+        per_dataset=as_dict(data.get("per_dataset")),
+        root=data.root,
+        processor=processor,
+        **common,
     )
 
 
