@@ -236,7 +236,8 @@ def test_echo_answers_in_video_loaders_and_per_dataset_overrides(tmp_path):
     mevis = build_dataset("mevis", root=str(tmp_path), split="train", answer_style="echo", sample_frames=2)
     sample = mevis[0]
     assert sample.conversation[1]["content"] == echo_answer(sample.meta["query"])
-    assert sample.conversation[1]["content"].endswith("<|seg|>.") and " <|seg|>" not in sample.conversation[1]["content"]
+    answer = sample.conversation[1]["content"]
+    assert answer.endswith("<|seg|>.") and " <|seg|>" not in answer
     with pytest.raises(Exception, match="answer_style"):
         build_dataset("mevis", root=str(tmp_path), split="train", answer_style="describe")
 

@@ -40,8 +40,9 @@ class ReferSegDataset(BaseDataset):
         image_dir: image folder joined with `instances.json` `file_name`.
         answer_style: `template` (the release's answer pool, "Sure, it is <|seg|>.") or `echo` (training answers
             repeat the expression, the token glued to its last word: "The small red circle<|seg|>."; the state the mask
-            decoder reads is then the expression's last word, see `templates.echo_answer`) or `describe` (text only, no mask: "The target is small red circle.", which
-            teaches a language model trained from scratch to anticipate the referent after "The target is").
+            decoder reads is then the expression's last word, see `templates.echo_answer`) or `describe` (text only,
+            no mask: "The target is small red circle.", which teaches a language model trained from scratch to
+            anticipate the referent after "The target is").
         **kwargs: `BaseDataset` arguments (root, split, processor, max_conv_turns, ...).
     """
 
