@@ -18,9 +18,17 @@ def main(out: str) -> None:
     torch.set_num_threads(1)
     cfg = compose_train(
         [
-            "experiment=unipixel_3b", "model=tiny", "hardware=cpu", f"output_dir={out}", "train.report_to=[]",
-            "train.dataloader_num_workers=0", "train.disable_tqdm=true", "stages.stage2.global_batch_size=4",
-            "stages.stage2.max_steps=2", "stages.stage2.save_steps=100", "stages.stage2.learning_rate=1e-2",
+            "experiment=unipixel_3b",
+            "model=tiny",
+            "hardware=cpu",
+            f"output_dir={out}",
+            "train.report_to=[]",
+            "train.dataloader_num_workers=0",
+            "train.disable_tqdm=true",
+            "stages.stage2.global_batch_size=4",
+            "stages.stage2.max_steps=2",
+            "stages.stage2.save_steps=100",
+            "stages.stage2.learning_rate=1e-2",
         ]
     )
     trainer, _, _ = build_stage(cfg, "stage2", dataset=SyntheticDataset(8, ("seg_image", "seg_video")))

@@ -205,7 +205,7 @@ ANSWER_STYLES = ("template", "echo", "describe")
 
 
 def echo_answer(expression: str) -> str:
-    """"the small red circle" → "The small red circle<|seg|>.": the expression repeated, `<|seg|>` glued to its last
+    """ "the small red circle" → "The small red circle<|seg|>.": the expression repeated, `<|seg|>` glued to its last
     word, so that the state which predicts `<|seg|>` (the one the mask decoder reads, §1.2) is the expression's own
     last word and not a lone-space token that every answer shares (a toy-run answer style, see `docs/toy.md`)."""
     text = expression.strip().rstrip(".")
