@@ -218,3 +218,29 @@ def test_rows_are_batched_through_sam2_like_one_by_one(tiny_model, processor, mo
         assert calls == [6], "one image-encoder call for both samples' 3 frames"
         separate = [tiny_model(**model_inputs(processor.collate([item]))).mask_loss for item in items]
     torch.testing.assert_close(together.mask_loss, torch.stack(separate).mean(), atol=1e-5, rtol=1e-5)
+
+
+def test_single_mask_sam2_trains_and_decodes(tiny_tokenizer, processor):
+    """`tiny_config(sam2_multimask=False)` (the toy recipe's SAM 2): one candidate per frame in training and
+    inference, the mask loss reaches the decoder and the `<|seg|>` head, and the decoded mask is that candidate."""
+    from unipixel.model import PixelQwen2_5_VLForConditionalGeneration
+    from unipixel.model.tiny import tiny_config
+
+    torch.manual_seed(0)
+    model = PixelQwen2_5_VLForConditionalGeneration(tiny_config(tiny_tokenizer, sam2_multimask=False))
+    frames = random_frames(4, 96, 128)
+    conv = [
+        {"role": "user", "content": "Track the red circle in this video."},
+        {"role": "assistant", "content": "The red circle<|seg|>."},
+    ]
+    masks = box_masks(4, 96, 128, [(10, 20, 60, 70)])
+    out, grads = run_step(model, processor, Sample("vid", "unit", frames, conv, seg_masks=masks))
+    assert out.mask_loss > 0
+    assert_reached(grads, ["seg"])
+    clip = torch.randn(3, 3, 128, 128)
+    hidden = torch.randn(2, model.config.sam2_hidden_tokens, 256)
+    with torch.no_grad():
+        feats = model.sam2.encode_frames(clip)
+        outs = model.sam2.track(feats, hidden, False, clip_index=torch.zeros(2, dtype=torch.long), num_frames=3)
+    assert all(o.multimask_logits.shape[:2] == (2, 1) and o.ious.shape == (2, 1) for o in outs)
+    assert torch.equal(outs[0].best_logits, outs[0].multimask_logits)

@@ -47,7 +47,7 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-GENERATOR_VERSION = "1.1.0"
+GENERATOR_VERSION = "1.2.0"
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (215, 45, 45),
@@ -1249,7 +1249,12 @@ _SHORT_PROMPTS = (
     "Give a short description of <region>.",
     "Briefly describe <region> in the video.",
 )
-_DETAILED_PROMPTS = ("Describe <region> in detail.", "What does <region> look like and what does it do in the video?")
+# the last wording is VideoRefer-Bench-D's instruction (the release's detailed-caption questions vary like this too)
+_DETAILED_PROMPTS = (
+    "Describe <region> in detail.",
+    "What does <region> look like and what does it do in the video?",
+    "Please give a detailed description of the highlighted object <region> in the video.",
+)
 _BENCH_TYPES = (
     "Basic Questions",
     "Sequential Questions",

@@ -135,10 +135,15 @@ def build_tiny_tokenizer(save_dir: str | None = None, vocab_size: int = 2048):
     return tokenizer
 
 
-def tiny_config(tokenizer=None, sam2_image_size: int = TINY_SAM2_IMAGE_SIZE, **overrides) -> PixelQwen2_5_VLConfig:
+def tiny_config(
+    tokenizer=None, sam2_image_size: int = TINY_SAM2_IMAGE_SIZE, sam2_multimask: bool = True, **overrides
+) -> PixelQwen2_5_VLConfig:
     """Config of the tiny UniPixel: 2-layer LLM (hidden 64), 2-block ViT (hidden 32), tiny SAM 2.1 at 128 px.
 
     Token ids come from `tokenizer` (the tiny one by default); `overrides` set any top-level config field.
+    `sam2_multimask=False` makes SAM 2 emit one mask per frame instead of three candidates: trained from scratch with
+    the best-of-three loss, SAM 2 can lower the loss by spreading its candidates over different objects without
+    reading the `<|seg|>` prompt at all (see docs/toy.md); the released SAM 2.1 keeps three.
     """
     tokenizer = tokenizer or build_tiny_tokenizer()
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS + PIXEL_SPECIAL_TOKENS}
@@ -181,7 +186,7 @@ def tiny_config(tokenizer=None, sam2_image_size: int = TINY_SAM2_IMAGE_SIZE, **o
         tie_word_embeddings=True,
         sam2_config=TINY_SAM2_CONFIG,
         sam2_image_size=sam2_image_size,
-        sam2_overrides=tiny_sam2_overrides(),
+        sam2_overrides=tiny_sam2_overrides() + ([] if sam2_multimask else ["model.multimask_output_in_sam=false"]),
         sam2_drop_path=0.0,
         ref_token_id=ids["<|ref|>"],
         seg_token_id=ids["<|seg|>"],
