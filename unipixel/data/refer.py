@@ -27,7 +27,7 @@ from .io import load_json
 from .masks import decode_regions
 from .processor import Sample
 from .safe_pickle import safe_load
-from .templates import check_answer_style, echo_answer, seg_answer, seg_question
+from .templates import check_answer_style, seg_question, styled_seg_answer
 
 
 class ReferSegDataset(BaseDataset):
@@ -121,13 +121,7 @@ class ReferSegDataset(BaseDataset):
             masks.append(decode_regions([ann["segmentation"]], height, width))
             x, y, w, h = ann.get("bbox", (0, 0, 0, 0))
             boxes.append((x, y, x + w, y + h))
-            if self.answer_style == "template":
-                answer = seg_answer("query", trng)
-            elif self.answer_style == "echo":
-                answer = echo_answer(sent)
-            else:
-                # no article: the state after "is" must already predict the referent's first word
-                answer = f"The target is {sent.strip().rstrip('.').removeprefix('the ')}."
+            answer = styled_seg_answer(self.answer_style, "query", sent, trng)
             turns.append((seg_question("query", sent, False, trng), answer))
         masks = np.stack(masks)[:, None]  # (O, 1, H, W)
         meta = {

@@ -59,7 +59,7 @@ from .processor import Sample
 from .region import evaluation_only
 from .safe_pickle import safe_load
 from .sampling import uniform_indices
-from .templates import check_answer_style, echo_answer, seg_answer, seg_question
+from .templates import check_answer_style, seg_question, styled_seg_answer
 
 logger = logging.getLogger(__name__)
 
@@ -163,10 +163,7 @@ class VideoSegDataset(BaseDataset):
         if self.training:
             if masks is None:
                 raise DataError(self.name, rid, record.get("file"), f"split {self.split!r} has no masks to train on")
-            if self.answer_style == "echo" and kind == "query":
-                answer = echo_answer(record["query"])
-            else:
-                answer = seg_answer(kind, trng, record.get("answer"))
+            answer = styled_seg_answer(self.answer_style, kind, record["query"], trng, record.get("answer"))
             conv = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
             return Sample(rid, self.name, frames, conv, seg_masks=masks[None], data_type=data_type, meta=meta)
         meta["llm_frame_index"] = llm.tolist()

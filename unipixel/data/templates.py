@@ -213,9 +213,23 @@ def echo_answer(expression: str) -> str:
 
 
 def check_answer_style(style: str, allowed: tuple[str, ...] = ANSWER_STYLES) -> str:
+    """`style` if it is one of `allowed`, else a `ValueError` listing them."""
     if style not in allowed:
         raise ValueError(f"answer_style must be one of {allowed}, got {style!r}")
     return style
+
+
+def styled_seg_answer(
+    style: str, kind: str, query: str, rng: np.random.Generator | None = None, text: str | None = None
+) -> str:
+    """The training answer of one segmentation turn in an `ANSWER_STYLES` style: `echo` and `describe` apply to
+    referring (`kind: query`) turns only, any other kind gets the pool answer of `seg_answer`. `describe` has no
+    `<|seg|>` and no article ("The target is small red circle."): the state after "is" must predict the referent."""
+    if kind == "query" and style == "echo":
+        return echo_answer(query)
+    if kind == "query" and style == "describe":
+        return f"The target is {query.strip().rstrip('.').removeprefix('the ')}."
+    return seg_answer(kind, rng, text)
 
 
 def seg_answer(kind: str = "query", rng: np.random.Generator | None = None, text: str | None = None) -> str:
