@@ -249,3 +249,40 @@ def test_echo_answers_in_video_loaders_and_per_dataset_overrides(tmp_path):
     assert refcoco[0].conversation[1]["content"] in SEG_ANSWERS
     with pytest.raises(ValueError, match="not in the mixture"):
         build_mixture(["refcoco"], root=str(tmp_path), per_dataset={"refcocog": {"answer_style": "echo"}})
+
+
+def test_echo_colour_last_puts_the_colour_where_the_mask_decoder_reads():
+    """`colour_last` moves the first colour word of the expression to the end of the echo as "in <colour>", so the
+    token before <|seg|> is the colour; expressions without a colour word are echoed unchanged."""
+    from unipixel.data.templates import echo_answer, styled_seg_answer
+
+    colours = ("red", "green", "blue", "yellow")
+    assert echo_answer("the small red circle", colours) == "The small circle in red<|seg|>."
+    assert echo_answer("the Blue shapes", colours) == "The shapes in blue<|seg|>."
+    assert echo_answer("the green square moving left", colours) == "The square moving left in green<|seg|>."
+    assert echo_answer("the large triangle", colours) == "The large triangle<|seg|>."
+    assert echo_answer("the small red circle") == "The small red circle<|seg|>."
+    # only referring turns are echoed; the other kinds keep the pool answer whatever colour_last says
+    assert styled_seg_answer("echo", "query", "the red star", colour_last=colours) == "The star in red<|seg|>."
+    assert styled_seg_answer("template", "query", "the red star", colour_last=colours).count("<|seg|>") == 1
+    assert "red" not in styled_seg_answer("echo", "question", "the red star", text="Yes", colour_last=colours)
+
+
+def test_echo_colour_last_reaches_image_and_video_loaders(tmp_path):
+    from unipixel.data.mixture import build_dataset
+
+    make_toy_data(tmp_path, seed=5, num_train=6, num_val=1, families=["refer_seg", "mevis"], relational=False)
+    colours = ["red", "green", "blue", "yellow"]
+    for name, extra in (("refcoco", {}), ("mevis", {"sample_frames": 2})):
+        data = build_dataset(
+            name, root=str(tmp_path), split="train", answer_style="echo", echo_colour_last=colours, **extra
+        )
+        moved = 0
+        for i in range(len(data)):
+            for turn in data[i].conversation[1::2]:
+                head = turn["content"].removesuffix("<|seg|>.").split()
+                assert not set(head[:-1]) & set(colours)  # a colour word, if any, is the last one, after "in"
+                if head[-1] in colours:
+                    assert head[-2] == "in"
+                    moved += 1
+        assert moved > 0, name

@@ -43,6 +43,8 @@ class ReferSegDataset(BaseDataset):
             decoder reads is then the expression's last word, see `templates.echo_answer`) or `describe` (text only,
             no mask: "The target is small red circle.", which teaches a language model trained from scratch to
             anticipate the referent after "The target is").
+        echo_colour_last: colour words that an `echo` answer moves to its end ("The small circle in red<|seg|>.",
+            `templates.echo_answer`).
         **kwargs: `BaseDataset` arguments (root, split, processor, max_conv_turns, ...).
     """
 
@@ -56,9 +58,11 @@ class ReferSegDataset(BaseDataset):
         anno_dir: str = "lisa/refer_seg",
         image_dir: str = "lisa/refer_seg/images/mscoco/images/train2014",
         answer_style: str = "template",
+        echo_colour_last: tuple[str, ...] | list[str] = (),
         **kwargs,
     ):
         self.answer_style = check_answer_style(answer_style)
+        self.echo_colour_last = tuple(echo_colour_last)
         kwargs.setdefault("name", dataset)
         super().__init__(**kwargs)
         self.dataset, self.split_by = dataset, split_by
@@ -121,7 +125,7 @@ class ReferSegDataset(BaseDataset):
             masks.append(decode_regions([ann["segmentation"]], height, width))
             x, y, w, h = ann.get("bbox", (0, 0, 0, 0))
             boxes.append((x, y, x + w, y + h))
-            answer = styled_seg_answer(self.answer_style, "query", sent, trng)
+            answer = styled_seg_answer(self.answer_style, "query", sent, trng, colour_last=self.echo_colour_last)
             turns.append((seg_question("query", sent, False, trng), answer))
         masks = np.stack(masks)[:, None]  # (O, 1, H, W)
         meta = {

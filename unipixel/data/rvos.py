@@ -77,6 +77,7 @@ class VideoSegDataset(BaseDataset):
         eval_only: build evaluation samples whatever the split label (single-split benchmarks such as Ref-SAV eval).
         answer_style: training answers of referring (`kind: query`) samples: `template` (the release's answer pool)
             or `echo` (the expression repeated, `templates.echo_answer`); other kinds always use the pool.
+        echo_colour_last: colour words that an `echo` answer moves to its end (`templates.echo_answer`).
         **kwargs: `BaseDataset` arguments.
     """
 
@@ -89,9 +90,11 @@ class VideoSegDataset(BaseDataset):
         sam_all_frames: bool = True,
         eval_only: bool = False,
         answer_style: str = "template",
+        echo_colour_last: tuple[str, ...] | list[str] = (),
         **kwargs,
     ):
         self.answer_style = check_answer_style(answer_style, ("template", "echo"))
+        self.echo_colour_last = tuple(echo_colour_last)
         strict = kwargs.pop("strict", None)
         super().__init__(strict=strict, **kwargs)
         self.llm_frames, self.sam_all_frames, self.eval_only = llm_frames, sam_all_frames, eval_only
@@ -163,7 +166,9 @@ class VideoSegDataset(BaseDataset):
         if self.training:
             if masks is None:
                 raise DataError(self.name, rid, record.get("file"), f"split {self.split!r} has no masks to train on")
-            answer = styled_seg_answer(self.answer_style, kind, record["query"], trng, record.get("answer"))
+            answer = styled_seg_answer(
+                self.answer_style, kind, record["query"], trng, record.get("answer"), self.echo_colour_last
+            )
             conv = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
             return Sample(rid, self.name, frames, conv, seg_masks=masks[None], data_type=data_type, meta=meta)
         meta["llm_frame_index"] = llm.tolist()

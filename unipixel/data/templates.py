@@ -6,6 +6,8 @@ wording with the spec's pool sizes (the upstream lists were not available).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 SEG = "<|seg|>"
@@ -204,11 +206,24 @@ def seg_question(kind: str, query: str, video: bool = False, rng: np.random.Gene
 ANSWER_STYLES = ("template", "echo", "describe")
 
 
-def echo_answer(expression: str) -> str:
+def echo_answer(expression: str, colour_last: Iterable[str] = ()) -> str:
     """ "the small red circle" → "The small red circle<|seg|>.": the expression repeated, `<|seg|>` glued to its last
     word, so that the state which predicts `<|seg|>` (the one the mask decoder reads, §1.2) is the expression's own
-    last word and not a lone-space token that every answer shares (a toy-run answer style, see `docs/toy.md`)."""
+    last word and not a lone-space token that every answer shares (a toy-run answer style, see `docs/toy.md`).
+
+    colour_last: colour words; the first of them found in the expression moves to the end as "in <colour>"
+    ("the small red circle" → "The small circle in red<|seg|>."), so that the state the mask decoder reads is the
+    colour word itself: a language model trained from scratch carries little beyond its own token there, and a
+    from-scratch SAM 2 learns to select by colour much sooner than by shape (docs/toy.md).
+    """
     text = expression.strip().rstrip(".")
+    colours = {c.lower() for c in colour_last}
+    if colours:
+        words = text.split()
+        found = next((i for i, w in enumerate(words) if w.lower().strip(",") in colours), None)
+        if found is not None:
+            colour = words.pop(found).lower().strip(",")
+            text = " ".join([*words, "in", colour])
     return f"{text[:1].upper()}{text[1:]}{SEG}."
 
 
@@ -220,13 +235,19 @@ def check_answer_style(style: str, allowed: tuple[str, ...] = ANSWER_STYLES) -> 
 
 
 def styled_seg_answer(
-    style: str, kind: str, query: str, rng: np.random.Generator | None = None, text: str | None = None
+    style: str,
+    kind: str,
+    query: str,
+    rng: np.random.Generator | None = None,
+    text: str | None = None,
+    colour_last: Iterable[str] = (),
 ) -> str:
     """The training answer of one segmentation turn in an `ANSWER_STYLES` style: `echo` and `describe` apply to
     referring (`kind: query`) turns only, any other kind gets the pool answer of `seg_answer`. `describe` has no
-    `<|seg|>` and no article ("The target is small red circle."): the state after "is" must predict the referent."""
+    `<|seg|>` and no article ("The target is small red circle."): the state after "is" must predict the referent.
+    `colour_last` goes to `echo_answer`."""
     if kind == "query" and style == "echo":
-        return echo_answer(query)
+        return echo_answer(query, colour_last)
     if kind == "query" and style == "describe":
         return f"The target is {query.strip().rstrip('.').removeprefix('the ')}."
     return seg_answer(kind, rng, text)
