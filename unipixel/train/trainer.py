@@ -31,6 +31,8 @@ class PixelTrainer(Trainer):
         sam2_learning_rate: learning rate of SAM 2's parameters (None: the base rate).
         train_sampler: sampler yielding the global index order (see `unipixel.data.mixture`); None: Trainer default.
         export_full_model: at the end, merge LoRA and save a full model loadable with `from_pretrained`.
+        lm_weight_ramp: `(start, end)` optimizer steps: the LM loss weight (`config.loss_lm_weight`) is 0 before
+            `start`, rises linearly to its configured value at `end` and stays there (`ramped_weight`); None: constant.
     """
 
     def __init__(
@@ -40,9 +42,17 @@ class PixelTrainer(Trainer):
         sam2_learning_rate: float | None = None,
         train_sampler=None,
         export_full_model: bool = False,
+        lm_weight_ramp: tuple[int, int] | list[int] | None = None,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        if lm_weight_ramp is not None:
+            start, end = (int(v) for v in lm_weight_ramp)
+            if not 0 <= start <= end:
+                raise ValueError(f"lm_weight_ramp must be [start, end] with 0 <= start <= end, got {lm_weight_ramp}")
+            lm_weight_ramp = (start, end)
+        self.lm_weight_ramp = lm_weight_ramp
+        self.lm_weight_target = float(getattr(self.model.config, "loss_lm_weight", 1.0))
         self.tuning_groups = list(tuning_groups)
         self.sam2_learning_rate = sam2_learning_rate
         self.train_sampler = train_sampler
@@ -71,6 +81,11 @@ class PixelTrainer(Trainer):
 
     # ------------------------------------------------------------------ loss + logging
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.lm_weight_ramp is not None and model.training:
+            weight = ramped_weight(self.lm_weight_target, self.state.global_step, self.lm_weight_ramp)
+            self.model.config.loss_lm_weight = weight
+            self._component_sums["lm_weight"] += weight
+            self._component_counts["lm_weight"] += 1
         outputs = model(**inputs)
         loss = outputs["loss"]
         if model.training and not loss.requires_grad:
@@ -138,12 +153,24 @@ class PixelTrainer(Trainer):
 
     def export(self, output_dir: str, tokenizer=None, extra_config: dict | None = None) -> None:
         """Final save: a full model (LoRA merged into the base weights) when `export_full_model`, else partial."""
+        if self.lm_weight_ramp is not None:  # save the configured weight, not where the ramp stood
+            self.model.config.loss_lm_weight = self.lm_weight_target
         if not self.args.should_save:
             return
         if not self.export_full_model:
             save_partial(self.model, output_dir, self.tuning_groups)
             return
         save_full_model(self.accelerator.unwrap_model(self.model), output_dir, tokenizer, extra_config)
+
+
+def ramped_weight(target: float, step: int, ramp: tuple[int, int]) -> float:
+    """`target` scaled by the ramp `(start, end)` at optimizer step `step`: 0 before `start`, linear up to `end`."""
+    start, end = ramp
+    if step < start:
+        return 0.0
+    if step >= end:
+        return float(target)
+    return float(target) * (step - start) / (end - start)
 
 
 def save_full_model(model, output_dir: str, tokenizer=None, extra_config: dict | None = None) -> None:
