@@ -105,7 +105,7 @@ def test_lm_weight_ramp_schedules_the_lm_loss_weight(tiny_experiment):
 
     assert [ramped_weight(2.0, s, (2, 6)) for s in (0, 1, 2, 3, 4, 6, 9)] == [0, 0, 0, 0.5, 1.0, 2.0, 2.0]
     assert ramped_weight(0.7, 5, (5, 5)) == 0.7
-    cfg = tiny_experiment(["+stages.stage2.lm_weight_ramp=[1,3]", "+stages.stage2.model_overrides.loss_lm_weight=0.8"])
+    cfg = tiny_experiment(["stages.stage2.lm_weight_ramp=[1,3]", "+stages.stage2.model_overrides.loss_lm_weight=0.8"])
     trainer, _, _ = build_stage(cfg, "stage2", dataset=SyntheticDataset(8, STAGE_DATA["stage2"]))
     model = unwrap(trainer.model)
     seen = {}
@@ -120,5 +120,5 @@ def test_lm_weight_ramp_schedules_the_lm_loss_weight(tiny_experiment):
     assert model.config.loss_lm_weight == pytest.approx(0.8)
     with pytest.raises(ValueError, match="lm_weight_ramp"):
         build_stage(
-            tiny_experiment(["+stages.stage2.lm_weight_ramp=[3,1]"]), "stage2", SyntheticDataset(4, ("seg_image",))
+            tiny_experiment(["stages.stage2.lm_weight_ramp=[3,1]"]), "stage2", SyntheticDataset(4, ("seg_image",))
         )
