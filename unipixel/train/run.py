@@ -225,7 +225,7 @@ def build_stage(cfg: DictConfig, name: str, dataset=None):
         sam2_learning_rate=stage.get("sam2_learning_rate"),
         train_sampler=sampler,
         export_full_model=bool(stage.get("export_full_model", False)),
-        lm_weight_ramp=list(stage.lm_weight_ramp) if stage.get("lm_weight_ramp") is not None else None,
+        lm_weight_ramp=stage.get("lm_weight_ramp"),  # the trainer checks and converts it
     )
     logger.info(
         "stage %s: %d samples, world %d x per-device %d x accumulation %d = global batch %d",
