@@ -63,6 +63,40 @@ def test_segment_memory_stays_bounded(tiny_model, monkeypatch):
     assert last == 23 and max(stored) == 23
 
 
+def test_last_frame_memory_is_not_encoded(tiny_model, monkeypatch):
+    """No frame reads the last frame's memory, so it is not encoded; the outputs are what encoding it would give."""
+    sam = tiny_model.sam2.eval()
+    frames, hidden = torch.randn(3, 3, 128, 128), torch.randn(2, 2, 256)
+    features = sam.encode_frames(frames)
+    encoded = []
+    original = sam._encode_memory_in_output
+
+    def spy(*args):
+        encoded.append(args[-1])
+        return original(*args)
+
+    monkeypatch.setattr(sam, "_encode_memory_in_output", spy)
+    with torch.no_grad():
+        outs = sam.track(features, hidden)
+    assert len(encoded) == 2 and all(e["maskmem_features"] is not None for e in encoded), "frames 0 and 1 only"
+    encoded.clear()
+    with torch.no_grad():
+        sam.track(sam.encode_frames(frames[:1]), hidden)
+    assert encoded == [], "a single image needs no memory"
+    # reference: every frame encoded, the way SAM 2's own video loop does it
+    monkeypatch.setattr(sam, "_encode_memory_in_output", original)
+    track_frame = type(sam)._track_frame
+
+    def encode_all(self, t, frame_feats, features, num_objects, num_frames, *rest):
+        return track_frame(self, t, frame_feats, features, num_objects, num_frames + 1, *rest)
+
+    monkeypatch.setattr(type(sam), "_track_frame", encode_all)
+    with torch.no_grad():
+        reference = sam.track(features, hidden, num_frames=3)
+    for got, want in zip(outs, reference):
+        torch.testing.assert_close(got.best_logits, want.best_logits, atol=1e-4, rtol=1e-4)
+
+
 def test_gate_only_at_inference(tiny_model):
     sam = tiny_model.sam2
     feats = torch.randn(2, 256, 8, 8)

@@ -219,7 +219,8 @@ class PixelSAM2(SAM2Base):
         gate_no_obj: bool,
     ) -> FrameOutput:
         """Decode frame `t` for all objects; `frame_feats` are per-level `(HW_l, 1 or O, C_l)` features (one frame
-        shared by every object, or each object's own clip frame)."""
+        shared by every object, or each object's own clip frame). The last frame's memory is not encoded: no later
+        frame reads it (for a single image that is the whole memory encoder, a quarter of the forward pass)."""
         feats = [x.expand(-1, num_objects, -1) if x.shape[1] == 1 else x for x in frame_feats]
         pos = [features.pos.expand(-1, num_objects, -1)]
         high_res = [
@@ -244,7 +245,8 @@ class PixelSAM2(SAM2Base):
             gate_no_obj=gate_no_obj,
         )
         entry = {"pred_masks": low_res, "obj_ptr": obj_ptr}
-        self._encode_memory_in_output(feats, features.sizes, None, True, hr_best, scores, entry)
+        if t < num_frames - 1:
+            self._encode_memory_in_output(feats, features.sizes, None, True, hr_best, scores, entry)
         memory["cond_frame_outputs" if t == 0 else "non_cond_frame_outputs"][t] = entry
         return FrameOutput(multimask_logits=hr_multi, ious=ious, object_scores=scores, best_logits=hr_best)
 
