@@ -136,7 +136,11 @@ def build_tiny_tokenizer(save_dir: str | None = None, vocab_size: int = 2048):
 
 
 def tiny_config(
-    tokenizer=None, sam2_image_size: int = TINY_SAM2_IMAGE_SIZE, sam2_multimask: bool = True, **overrides
+    tokenizer=None,
+    sam2_image_size: int = TINY_SAM2_IMAGE_SIZE,
+    sam2_multimask: bool = True,
+    llm_local_window: int | None = None,
+    **overrides,
 ) -> PixelQwen2_5_VLConfig:
     """Config of the tiny UniPixel: 2-layer LLM (hidden 64), 2-block ViT (hidden 32), tiny SAM 2.1 at 128 px.
 
@@ -144,6 +148,9 @@ def tiny_config(
     `sam2_multimask=False` makes SAM 2 emit one mask per frame instead of three candidates: trained from scratch with
     the best-of-three loss, SAM 2 can lower the loss by spreading its candidates over different objects without
     reading the `<|seg|>` prompt at all (see docs/toy.md); the released SAM 2.1 keeps three.
+    `llm_local_window=w` makes the LLM's last layer attend to the last `w` tokens only (Qwen2's sliding-window
+    attention; the first layer keeps full attention), so the state before `<|seg|>` mixes the words just before it
+    instead of averaging over the whole prompt (docs/toy.md); the released models attend to everything.
     """
     tokenizer = tokenizer or build_tiny_tokenizer()
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL_TOKENS + PIXEL_SPECIAL_TOKENS}
@@ -163,6 +170,14 @@ def tiny_config(
         pad_token_id=ids["<|endoftext|>"],
         tie_word_embeddings=True,
     )
+    if llm_local_window is not None:
+        if llm_local_window < 1:
+            raise ValueError(f"llm_local_window must be a positive number of tokens, got {llm_local_window}")
+        text.update(
+            use_sliding_window=True,
+            sliding_window=int(llm_local_window),
+            layer_types=["full_attention"] * (text["num_hidden_layers"] - 1) + ["sliding_attention"],
+        )
     vision = dict(
         depth=2,
         hidden_size=32,
