@@ -225,7 +225,10 @@ def measure_sam2_activations(
     drop_path: float = 0.1,
     frames: int = 2,
 ) -> Sam2Activations:
-    """Measure on the CPU (bf16 autocast) at `measure_size` and scale by `(image_size / measure_size)^2`."""
+    """Measure on the CPU (bf16 autocast) at `measure_size` and scale by `(image_size / measure_size)^2`.
+
+    Per frame is the bytes of a `frames`-frame clip over `frames`; measure at the clip length being estimated: each
+    frame but the last encodes a memory, and frame t attends to the memories of up to 6 earlier frames."""
     from unipixel.model.sam2_adapter import build_sam2
 
     sam = build_sam2(config_name, measure_size, drop_path, overrides).train()
@@ -409,7 +412,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     torch.manual_seed(0)
     config = model_config(args.sizes[0])
     sam2 = measure_sam2_activations(
-        config.sam2_config, config.sam2_image_size, args.sam2_measure_size, config.sam2_overrides, config.sam2_drop_path
+        config.sam2_config,
+        config.sam2_image_size,
+        args.sam2_measure_size,
+        config.sam2_overrides,
+        config.sam2_drop_path,
+        frames=args.sam2_frames,
     )
     work = Workload(tokens=args.tokens, patches=args.patches, sam2_frames=args.sam2_frames)
     rows, presets = build_table(args.sizes, args.world, work, sam2)

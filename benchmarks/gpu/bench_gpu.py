@@ -658,10 +658,10 @@ def memory_estimate(config, s: Settings, inputs: Inputs) -> dict:
         _COUNTS[key] = mt.count_parameters(config, mt.load_stages(), "")
     counts = _COUNTS[key]
     size = config.sam2_image_size
-    sam_key = (config.sam2_config, size, tuple(config.sam2_overrides or ()), config.sam2_drop_path)
+    sam_key = (config.sam2_config, size, tuple(config.sam2_overrides or ()), config.sam2_drop_path, s.train_frames)
     if sam_key not in _SAM2_ACTIVATIONS:  # measured on the CPU, a few seconds: once per SAM 2 config
         _SAM2_ACTIVATIONS[sam_key] = mt.measure_sam2_activations(
-            config.sam2_config, size, min(size, 256), config.sam2_overrides, config.sam2_drop_path
+            config.sam2_config, size, min(size, 256), config.sam2_overrides, config.sam2_drop_path, s.train_frames
         )
     sam2 = _SAM2_ACTIVATIONS[sam_key]
     work = mt.Workload(tokens=inputs.seq_len, patches=inputs.patches, sam2_frames=s.train_frames)

@@ -120,8 +120,8 @@ def test_sam2_measurement_scales_with_pixels(mt):
     from unipixel.model.tiny import tiny_sam2_overrides
 
     torch.manual_seed(0)
-    direct = mt.measure_sam2_activations("sam2.1_hiera_t", 128, 128, tiny_sam2_overrides(), 0.0)
-    scaled = mt.measure_sam2_activations("sam2.1_hiera_t", 128, 64, tiny_sam2_overrides(), 0.0)
+    direct = mt.measure_sam2_activations("sam2.1_hiera_t", 128, 128, tiny_sam2_overrides(), 0.0, frames=4)
+    scaled = mt.measure_sam2_activations("sam2.1_hiera_t", 128, 64, tiny_sam2_overrides(), 0.0, frames=4)
     assert direct.trained_per_frame > direct.frozen_per_frame > 0 and direct.trained_per_object_frame > 0
     for name in ("trained_per_frame", "frozen_per_frame", "trained_per_object_frame", "frozen_per_object_frame"):
         ratio = getattr(scaled, name) / getattr(direct, name)
