@@ -49,6 +49,21 @@ def test_published_by_hand():
     assert (m["J"], m["F"]) == (j_and_f(pred, gt)["J"], j_and_f(pred, gt)["F"])
 
 
+def test_counts_computed_once_serve_both_modes():
+    """The evaluator matches boundaries once per chunk and hands the counts to both modes: same values as computing
+    them inside, and counts of the wrong length are refused."""
+    from unipixel.eval.metrics import frame_counts
+
+    pred, gt, foreground = _video()
+    counts = frame_counts(pred != 0, gt != 0)
+    for published in (False, True):
+        assert revos_metrics(pred, gt, foreground, published=published, counts=counts) == revos_metrics(
+            pred, gt, foreground, published=published
+        )
+    with pytest.raises(ValueError, match="counts must have shape"):
+        revos_metrics(pred, gt, foreground, counts=counts[:1])
+
+
 def test_published_robustness_clamps_at_zero():
     # 2 false positives x 255 = 510 > 100 foreground px → max(1 - 5.1, 0) = 0, where the binarised R is 0.98.
     gt = np.zeros((1, 10, 20), dtype=np.uint8)

@@ -23,6 +23,7 @@ from unipixel.data.errors import DataError
 from unipixel.data.masks import decode_region_frames
 from unipixel.data.rvos import as_regions
 
+from ..metrics import frame_counts
 from ..metrics.revos import METRICS, SUBSETS, aggregate_revos, revos_metrics
 from .video_seg import ClipAnnotation, VideoSegEvaluator, decode_rle_frames
 
@@ -90,10 +91,12 @@ class ReVOSEvaluator(VideoSegEvaluator):
             positions = clip.positions[start : start + self.chunk_frames]
             pred = decode_rle_frames(rles[start : start + len(positions)])
             gt, foreground = self.instance_sum(clip, positions), self.foreground_sum(clip, positions)
-            # Frame means of a chunk, weighted by its length, add up to the frame means of the whole video.
+            # Frame means of a chunk, weighted by its length, add up to the frame means of the whole video. J and F
+            # are the same in both modes: the boundary matching runs once.
+            counts = frame_counts(pred, gt != 0, num_threads=self.num_threads)
             for mode, values in (
-                ("binary", revos_metrics(pred, gt != 0, foreground != 0, num_threads=self.num_threads)),
-                ("published", revos_metrics(pred, gt, foreground, published=True, num_threads=self.num_threads)),
+                ("binary", revos_metrics(pred, gt != 0, foreground != 0, counts=counts)),
+                ("published", revos_metrics(pred, gt, foreground, published=True, counts=counts)),
             ):
                 for m in METRICS:
                     sums[mode][m] += len(positions) * values[m]

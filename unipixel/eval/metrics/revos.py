@@ -87,14 +87,21 @@ def revos_metrics(
     published: bool = False,
     bound_th: float = 0.008,
     num_threads: int = 1,
+    counts: np.ndarray | None = None,
 ) -> dict[str, float]:
     """J, F, J&F, A, R of one ReVOS expression from `(T, H, W)` masks (numpy or torch).
 
     `gt` is the expression's target (union of its instances), `foreground` the union of every annotated object of
-    the video on each frame. See the module docstring for the two conventions of A and R.
+    the video on each frame. See the module docstring for the two conventions of A and R. `counts`: the
+    `frame_counts` of these `pred` / `gt` (binarised, `bound_th`) when already computed, e.g. by the other mode: J and
+    F do not depend on the mode, and the boundary matching is the expensive part.
     """
     pred_b, gt_b = as_bool_frames(pred, "pred"), as_bool_frames(gt, "gt")
-    c = frame_counts(pred_b, gt_b, bound_th, num_threads)
+    if counts is None:
+        counts = frame_counts(pred_b, gt_b, bound_th, num_threads)
+    elif counts.shape != (len(pred_b), 6):
+        raise ValueError(f"counts must have shape ({len(pred_b)}, 6) for {len(pred_b)} frames, got {counts.shape}")
+    c = counts
     j = float(np.mean(iou_from_counts(c[:, 0], c[:, 1])))
     f = float(np.mean(f_from_counts(c[:, 2], c[:, 3], c[:, 4], c[:, 5])))
     if published:
