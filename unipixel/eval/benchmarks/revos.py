@@ -93,9 +93,10 @@ class ReVOSEvaluator(VideoSegEvaluator):
             gt, foreground = self.instance_sum(clip, positions), self.foreground_sum(clip, positions)
             # Frame means of a chunk, weighted by its length, add up to the frame means of the whole video. J and F
             # are the same in both modes: the boundary matching runs once.
-            counts = frame_counts(pred, gt != 0, num_threads=self.num_threads)
+            target = gt != 0
+            counts = frame_counts(pred, target, num_threads=self.num_threads)
             for mode, values in (
-                ("binary", revos_metrics(pred, gt != 0, foreground != 0, counts=counts)),
+                ("binary", revos_metrics(pred, target, foreground != 0, counts=counts)),
                 ("published", revos_metrics(pred, gt, foreground, published=True, counts=counts)),
             ):
                 for m in METRICS:
