@@ -223,12 +223,13 @@ def measure_sam2_activations(
     measure_size: int,
     overrides: list[str] | None = None,
     drop_path: float = 0.1,
-    frames: int = 2,
+    frames: int = 8,
 ) -> Sam2Activations:
     """Measure on the CPU (bf16 autocast) at `measure_size` and scale by `(image_size / measure_size)^2`.
 
     Per frame is the bytes of a `frames`-frame clip over `frames`; measure at the clip length being estimated: each
-    frame but the last encodes a memory, and frame t attends to the memories of up to 6 earlier frames."""
+    frame but the last encodes a memory, and frame t attends to the memories of up to 6 earlier frames. The default
+    (8) is `Workload.sam2_frames`, the clip length the table estimates by default."""
     from unipixel.model.sam2_adapter import build_sam2
 
     sam = build_sam2(config_name, measure_size, drop_path, overrides).train()

@@ -136,3 +136,10 @@ def test_main_prints_the_table(mt, capsys):
     assert rows[0]["trainable"] < rows[1]["trainable"] < rows[2]["trainable"]
     out = capsys.readouterr().out
     assert "| UniPixel-3B | stage3 |" in out and "fits 80 GB" in out
+
+
+def test_sam2_measurement_defaults_to_the_estimated_clip_length(mt):
+    import inspect
+
+    default = inspect.signature(mt.measure_sam2_activations).parameters["frames"].default
+    assert default == mt.Workload.sam2_frames == 8
