@@ -130,15 +130,17 @@ def test_sam2_bplus_keys_are_the_released_ones(tool, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ fingerprint
-def fake_index(folder, name, edit=None, total_size=None):
-    """A released-looking `model.safetensors.index.json`: the spec's simulated one when present, else ours."""
-    stem = MODELS[name]
-    spec = SPEC_LAYOUT / f"{stem}_model.safetensors.index.simulated.json"
-    if spec.is_file():
-        index = json.loads(spec.read_text())
+def fake_index(folder, name, edit=None, total_size=None, source="ours"):
+    """A released-looking `model.safetensors.index.json` over two shards, built from the packaged layout (`source=
+    "ours"`, every test's default, so a result never depends on material outside the repository) or read from the
+    spec's simulated index (`source="spec"`, an extra case when that file is available)."""
+    if source == "spec":
+        index = json.loads((SPEC_LAYOUT / f"{MODELS[name]}_model.safetensors.index.simulated.json").read_text())
     else:
         layout = load_layout(name)
-        weight_map = {k: "model-00001-of-00002.safetensors" for k in layout["keys"]}
+        keys = sorted(layout["keys"])
+        half = len(keys) // 2
+        weight_map = {k: f"model-0000{1 + (i >= half)}-of-00002.safetensors" for i, k in enumerate(keys)}
         index = {"metadata": {"total_size": layout["total_size"]}, "weight_map": weight_map}
     if edit is not None:
         edit(index["weight_map"])
@@ -149,9 +151,24 @@ def fake_index(folder, name, edit=None, total_size=None):
     return folder
 
 
+def spec_index_available(name: str) -> bool:
+    return (SPEC_LAYOUT / f"{MODELS[name]}_model.safetensors.index.simulated.json").is_file()
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_fingerprint_accepts_a_matching_index(tool, tmp_path, name, capsys):
     folder = fake_index(tmp_path / name, name)
+    result = fingerprint(folder)
+    assert result.ok and result.model == name, result.report()
+    assert tool.main(["fingerprint", str(folder)]) == 0 and f"OK, {name}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_fingerprint_accepts_the_spec_simulated_index(tool, tmp_path, name, capsys):
+    """An extra case: the spec's simulated index of the release (skipped when that reference is not available)."""
+    if not spec_index_available(name):
+        pytest.skip("the spec's simulated index is not available (reference material outside the repository)")
+    folder = fake_index(tmp_path / name, name, source="spec")
     result = fingerprint(folder)
     assert result.ok and result.model == name, result.report()
     assert tool.main(["fingerprint", str(folder)]) == 0 and f"OK, {name}" in capsys.readouterr().out
@@ -200,6 +217,7 @@ def test_fingerprint_checks_shard_shapes_and_dtypes(tmp_path):
     folder = fake_index(tmp_path / "shards", "UniPixel-3B")
     index = json.loads((folder / "model.safetensors.index.json").read_text())
     shards = sorted(set(index["weight_map"].values()))
+    assert len(shards) == 2, "one shard stays, one goes missing below"
     for shard in shards:
         keys = [k for k, s in index["weight_map"].items() if s == shard]
         tensors = {k: ("BF16", layout["keys"][k]) for k in keys}
