@@ -51,8 +51,7 @@ def test_export_of_a_lora_training_output_equals_the_merged_model(tool, tmp_path
                 param.add_(0.05 * torch.randn(param.shape, generator=generator))
     checkpoint = stage_dir / "checkpoint-7"
     trainer._save(str(checkpoint))
-    trainer.save_lora(str(checkpoint))
-    assert (checkpoint / "adapter_model.safetensors").is_file()
+    assert (checkpoint / "adapter_model.safetensors").is_file() and (checkpoint / "adapter_config.json").is_file()
 
     out = tmp_path / "full"
     assert tool.main(["export", str(stage_dir), str(out)]) == 0

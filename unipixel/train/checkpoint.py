@@ -33,24 +33,47 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.get_base_model() if isinstance(model, PeftModel) else model
 
 
-def partial_state(model: nn.Module, groups: list[str]) -> dict[str, torch.Tensor]:
-    """Tensors of the given module groups plus their buffers, in plain (peft-free) names."""
+def partial_state(model: nn.Module, groups: list[str], state_dict: dict | None = None) -> dict[str, torch.Tensor]:
+    """Tensors of the given module groups plus their buffers, in plain (peft-free) names.
+
+    `state_dict`: take the values from this mapping (names as the model's own, or with the `module.` prefixes of a
+    DDP / DeepSpeed wrapper) instead of the model; e.g. the state dict the HF Trainer gathers from the ranks under
+    DeepSpeed ZeRO-3, where the model's own tensors are empty partitions. Every tensor of the groups must be in it.
+    """
     prefixes = group_prefixes(groups) + buffer_prefixes(groups)
-    state = {}
-    for name, tensor in model.state_dict().items():
+    wanted = {}
+    for name in model.state_dict():
         plain = strip_peft(name)
-        if "lora_" in name:
-            continue
-        if matches(plain, prefixes):
-            state[plain] = tensor.detach().contiguous().cpu()
-    return state
+        if "lora_" not in name and matches(plain, prefixes):
+            wanted[name] = plain
+    if state_dict is None:
+        source = model.state_dict()
+    else:
+        source = {}
+        for key, value in state_dict.items():
+            while key.startswith("module."):
+                key = key[len("module.") :]
+            source[key] = value
+        missing = sorted(plain for name, plain in wanted.items() if name not in source)
+        if missing:
+            raise RuntimeError(
+                f"the gathered state dict lacks {len(missing)} tensors of module groups {groups}, e.g. {missing[:5]}"
+            )
+    return {plain: source[name].detach().contiguous().cpu() for name, plain in wanted.items()}
 
 
-def save_partial(model: nn.Module, output_dir: str | Path, groups: list[str], extra: dict | None = None) -> Path:
-    """Write `partial_model.safetensors` + `partial_model.json` (groups, keys, shapes) to `output_dir`."""
+def save_partial(
+    model: nn.Module,
+    output_dir: str | Path,
+    groups: list[str],
+    extra: dict | None = None,
+    state_dict: dict | None = None,
+) -> Path:
+    """Write `partial_model.safetensors` + `partial_model.json` (groups, keys, shapes) to `output_dir`; values from
+    `state_dict` when given (see `partial_state`)."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    state = partial_state(model, groups)
+    state = partial_state(model, groups, state_dict)
     if not state:
         raise ValueError(f"module groups {groups} hold no tensors")
     # tied tensors (e.g. embed_tokens / lm_head) share storage; safetensors wants one owner per storage

@@ -110,11 +110,14 @@ class PixelTrainer(Trainer):
 
     # ------------------------------------------------------------------ saving / resuming
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        """A resumable checkpoint: the stage's trained groups (`partial_model.safetensors`) and, with LoRA, the
+        adapter in peft's format. `state_dict` is what the HF Trainer gathered from the ranks (DeepSpeed ZeRO-3
+        partitions the parameters, so `self.model`'s own tensors are empty there); without one, the model's own."""
         output_dir = output_dir or self.args.output_dir
         if not self.args.should_save:
             return
-        # resumable checkpoints: the stage's trained groups here, LoRA weights beside them (`_save_checkpoint`)
-        save_partial(self.model, output_dir, self.tuning_groups)
+        save_partial(self.model, output_dir, self.tuning_groups, state_dict=state_dict)
+        self.save_lora(output_dir, state_dict=state_dict)
         torch.save(self.args, Path(output_dir) / "training_args.bin")
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None) -> None:
@@ -133,23 +136,22 @@ class PixelTrainer(Trainer):
         if getattr(result, "unexpected_keys", None):
             raise RuntimeError(f"unexpected LoRA keys in {path}: {result.unexpected_keys[:10]}")
 
-    def save_lora(self, output_dir: str) -> None:
-        from peft import get_peft_model_state_dict
-        from safetensors.torch import save_file
-
+    def save_lora(self, output_dir: str, state_dict: dict | None = None) -> None:
+        """The LoRA adapter as peft saves it (`adapter_config.json` + `adapter_model.safetensors`), so that
+        `PeftModel.from_pretrained(model, output_dir)` opens it; a no-op without LoRA. `state_dict`: a gathered state
+        dict (ZeRO-3) to take the adapter's tensors from instead of the model's own."""
         peft_model = unwrap_peft(self.model)
         if peft_model is None:
             return
-        state = {k: v.contiguous().cpu() for k, v in get_peft_model_state_dict(peft_model).items()}
-        save_file(state, str(Path(output_dir) / "adapter_model.safetensors"), metadata={"format": "pt"})
-
-    def _save_checkpoint(self, model, trial) -> None:
-        super()._save_checkpoint(model, trial)
-        if self.args.should_save and unwrap_peft(self.model) is not None:
-            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
-
-            folder = Path(self.args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-            self.save_lora(str(folder))
+        if state_dict is not None:
+            state_dict = {strip_wrapper(k): v for k, v in state_dict.items()}
+            missing = [k for k, _ in peft_model.named_parameters() if "lora_" in k and k not in state_dict]
+            if missing:
+                raise RuntimeError(f"the gathered state dict lacks {len(missing)} LoRA tensors, e.g. {missing[:5]}")
+        # the embeddings (when trained) go to the partial checkpoint; peft's "auto" would look up the base model
+        peft_model.save_pretrained(
+            output_dir, state_dict=state_dict, safe_serialization=True, save_embedding_layers=False
+        )
 
     def export(self, output_dir: str, tokenizer=None, extra_config: dict | None = None) -> None:
         """Final save: a full model (LoRA merged into the base weights) when `export_full_model`, else partial."""
@@ -186,6 +188,13 @@ def save_full_model(model, output_dir: str, tokenizer=None, extra_config: dict |
     if tokenizer is not None:
         tokenizer.save_pretrained(output_dir)
     logger.info("saved the full model to %s", output_dir)
+
+
+def strip_wrapper(name: str) -> str:
+    """A parameter name without the `module.` prefixes DDP / DeepSpeed wrappers add."""
+    while name.startswith("module."):
+        name = name[len("module.") :]
+    return name
 
 
 def unwrap_peft(model):
