@@ -437,3 +437,38 @@ def write_mvbench(root: Path) -> dict:
         {"video": "1.mp4", "question": "Bad row", "candidates": ["A", "B"], "answer": "C"},
     ])  # fmt: skip
     return {}
+
+
+# ------------------------------------------------------------------------------------------------ Video-MME
+VIDEOMME_ROWS = [
+    # the column order and types of lmms-lab/Video-MME's test-00000-of-00001.parquet
+    ("001", "short", "Knowledge", "Humanity & History", "https://www.youtube.com/watch?v=aaaaaaaaaaa", "aaaaaaaaaaa",
+     "001-1", "Counting Problem", "How many   boxes\nappear?", ["A. one.", "B. two.", "C. three.", "D. four."], "B"),
+    ("001", "short", "Knowledge", "Humanity & History", "https://www.youtube.com/watch?v=aaaaaaaaaaa", "aaaaaaaaaaa",
+     "001-2", "Object Recognition", "What moves?", ["A. a box.", "B. a ball.", "C. a cat.", "D. nothing."], "A"),
+    ("301", "medium", "Sports Competition", "Basketball", "https://www.youtube.com/watch?v=bbbbbbbbbbb", "bbbbbbbbbbb",
+     "301-1", "Action Reasoning", "Who wins?", ["A. red.", "B. blue.", "C. nobody.", "D. both."], "C"),
+    ("301", "medium", "Sports Competition", "Basketball", "https://www.youtube.com/watch?v=bbbbbbbbbbb", "bbbbbbbbbbb",
+     "301-2", "Temporal Reasoning", "What comes first?", ["A. a jump.", "B. a pass.", "C. a shot.", "D. a foul."], "D"),
+    ("601", "long", "Film & Television", "Movie", "https://www.youtube.com/watch?v=ccccccccccc", "ccccccccccc",
+     "601-1", "Information Synopsis", "What is it about?", ["A. war.", "B. love.", "C. sport.", "D. food."], "B"),
+]  # fmt: skip
+VIDEOMME_COLUMNS = ("video_id", "duration", "domain", "sub_category", "url", "videoID", "question_id", "task_type",
+                    "question", "options", "answer")  # fmt: skip
+
+
+def write_videomme(root: Path, rows=VIDEOMME_ROWS) -> Path:
+    """The Video-MME parquet (pyarrow, string columns and a list<string> `options`) and one MP4 per videoID."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    base = root / "videomme"
+    base.mkdir(parents=True, exist_ok=True)
+    columns = {name: [row[i] for row in rows] for i, name in enumerate(VIDEOMME_COLUMNS)}
+    types = {name: pa.list_(pa.string()) if name == "options" else pa.string() for name in VIDEOMME_COLUMNS}
+    table = pa.table({name: pa.array(values, type=types[name]) for name, values in columns.items()})
+    path = base / "test-00000-of-00001.parquet"
+    pq.write_table(table, path)
+    for num_frames, vid in ((20, "aaaaaaaaaaa"), (60, "bbbbbbbbbbb"), (100, "ccccccccccc")):
+        write_video(base / "videos" / f"{vid}.mp4", num_frames=num_frames, fps=10)
+    return path

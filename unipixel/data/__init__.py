@@ -14,5 +14,5 @@ Core
 Loaders (one module per family): `refer` (refcoco, refcoco+, refcocog, refclef), `reason_seg`, `semantic` (ade20k,
 cocostuff, mapillary; names in `classes`), `parts` (paco_lvis, pascal_part), `general` (LLaVA + VideoGPT+),
 `rvos` (Ref-YouTube-VOS, Ref-DAVIS17, MeViS, ReVOS, LV-VIS, Ref-SAV), `groundmore`, `vicas`, `videorefer`
-(captions, QA, Bench-D/Q), `inst_it`, `osprey`, `mvbench`, `region` (shared region/memory helpers, PixelQA).
+(captions, QA, Bench-D/Q), `inst_it`, `osprey`, `mvbench`, `videomme`, `region` (shared region/memory helpers, PixelQA).
 """
