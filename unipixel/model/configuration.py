@@ -11,6 +11,8 @@ from __future__ import annotations
 from transformers import Qwen2_5_VLConfig
 
 MEM_TOKEN_ORDERS = ("window", "raster")
+SAM2_MASK_RESIZES = ("single", "two_step")
+MROPE_RULES = ("released", "transformers")
 
 
 class PixelQwen2_5_VLConfig(Qwen2_5_VLConfig):
@@ -34,6 +36,17 @@ class PixelQwen2_5_VLConfig(Qwen2_5_VLConfig):
             first (correct). Default `"window"` so released checkpoints behave as trained; new training sets `"raster"`.
         sam2_overrides: OmegaConf dot-list applied to the SAM 2 YAML (tiny test models shrink Hiera with it).
         sam2_drop_path: Hiera drop-path rate (UniPixel's YAML sets 0.1).
+        sam2_mask_resize: how inference masks reach the frame size (D1 in docs/fidelity.md). `"single"` resizes SAM 2's
+            low-resolution logits (S/4) bilinearly straight to the frame size, as the released code does; `"two_step"`
+            goes low-res -> S x S -> frame size (what this project did before; about 1 % of boundary pixels differ).
+        sam2_rope_grad: whether gradients flow through the rotary encoding of SAM 2's memory attention (D2). The
+            released training code wraps it in `no_grad` (False: `maskmem_tpos_enc`, the RoPE q/k projections and a few
+            norms get no gradient); stock SAM 2 lets them flow (True).
+        mrope_rule: 3-D rotary positions of the LLM (D4). `"released"` follows Qwen2.5-VL as the released model was
+            trained (transformers 4.53): a video's temporal step is `int(second_per_grid_ts) * tokens_per_second`, and
+            text after a visual continues at the visual's largest position + 1. `"transformers"` leaves it to the
+            installed transformers (5.x: `tokens_per_second * second_per_grid_ts` and text after a visual at
+            `start + max(h, w) / merge`).
         loss_*: mask-loss weights (focal 100, dice 5, IoU-L1 5, object score 5); `loss_lm_weight` scales the LM
             cross-entropy (1; the logged `lm_loss` stays unscaled).
     """
@@ -61,6 +74,9 @@ class PixelQwen2_5_VLConfig(Qwen2_5_VLConfig):
     mem_token_order: str = "window"
     sam2_overrides: list | None = None
     sam2_drop_path: float = 0.1
+    sam2_mask_resize: str = "single"
+    sam2_rope_grad: bool = False
+    mrope_rule: str = "released"
     loss_focal_weight: float = 100.0
     loss_dice_weight: float = 5.0
     loss_iou_weight: float = 5.0
@@ -71,5 +87,9 @@ class PixelQwen2_5_VLConfig(Qwen2_5_VLConfig):
         super().__post_init__(**kwargs)
         if self.mem_token_order not in MEM_TOKEN_ORDERS:
             raise ValueError(f"mem_token_order must be one of {MEM_TOKEN_ORDERS}, got {self.mem_token_order!r}")
+        if self.sam2_mask_resize not in SAM2_MASK_RESIZES:
+            raise ValueError(f"sam2_mask_resize must be one of {SAM2_MASK_RESIZES}, got {self.sam2_mask_resize!r}")
+        if self.mrope_rule not in MROPE_RULES:
+            raise ValueError(f"mrope_rule must be one of {MROPE_RULES}, got {self.mrope_rule!r}")
         # A config built from a plain Qwen2.5-VL dict would otherwise keep `model_type="qwen2_5_vl"` on the instance.
         self.model_type = type(self).model_type

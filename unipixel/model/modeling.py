@@ -131,7 +131,11 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
         # build would leave unusable.
         with torch.device("cpu"):
             self.sam2: PixelSAM2 = build_sam2(
-                config.sam2_config, size, config.sam2_drop_path, list(config.sam2_overrides or [])
+                config.sam2_config,
+                size,
+                config.sam2_drop_path,
+                list(config.sam2_overrides or []),
+                rope_grad=config.sam2_rope_grad,
             )
         d_sam = self.sam2.sam_prompt_embed_dim
         n_h = config.sam2_hidden_tokens
@@ -416,6 +420,41 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
                 )
         return results
 
+    def resize_mask_logits(self, out, size: tuple[int, int]) -> torch.Tensor:
+        """One frame's chosen mask logits `(O, H, W)` fp32 at the frame size `size`, from a SAM 2 `FrameOutput`.
+
+        `sam2_mask_resize="single"` (released behaviour, D1) resizes the decoder's low-res logits (S/4) bilinearly
+        straight to `size`; `"two_step"` resizes the S x S logits (themselves upsampled from low-res) to `size`.
+        """
+        if self.config.sam2_mask_resize == "single" and out.best_low_res is not None:
+            logits = out.best_low_res
+        else:
+            logits = out.best_logits
+        if tuple(logits.shape[-2:]) != tuple(size):
+            logits = F.interpolate(logits.float(), size=size, mode="bilinear", align_corners=False)
+        return logits[:, 0].float()
+
+    @torch.no_grad()
+    def iter_mask_logits(self, hidden: torch.Tensor, frames: torch.Tensor, frame_size=None, chunk_size: int = 16):
+        """Inference mask tracks of O objects, frame by frame: yields `(t, logits (O, H, W) fp32, scores (O,))`.
+
+        All objects share one SAM 2 session; frames are encoded in chunks just before they are tracked. `logits` are at
+        `frame_size` (default S x S); an object judged absent on a frame has constant negative logits there. Each
+        frame's output can be consumed (thresholded, written) before the next frame is decoded.
+        """
+        size = tuple(frame_size or (self.config.sam2_image_size,) * 2)
+        if hidden.shape[0] == 0:
+            return
+        sam_dtype = next(self.sam2.parameters()).dtype
+        was_training = self.sam2.training
+        self.sam2.eval()
+        try:
+            with self._sam_context(frames.device):
+                for t, out in self.sam2.segment(frames.to(sam_dtype), hidden.to(sam_dtype), chunk_size):
+                    yield t, self.resize_mask_logits(out, size), out.object_scores[:, 0].float()
+        finally:
+            self.sam2.train(was_training)
+
     @torch.no_grad()
     def decode_masks(
         self,
@@ -431,25 +470,15 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
             hidden: `(O, N_h, 256)`. frames: `(T, 3, S, S)` normalised. frame_size: output `(H, W)` (default S x S).
 
         Returns:
-            masks `(O, T, H, W)` bool (logits resized to the frame size, then `> threshold`; an object judged absent on
-            a frame is empty there) and object scores `(O, T)`.
+            masks `(O, T, H, W)` bool (logits resized to the frame size as `sam2_mask_resize` says, then `> threshold`;
+            an object judged absent on a frame is empty there) and object scores `(O, T)`.
         """
         size = frame_size or (self.config.sam2_image_size,) * 2
         masks = torch.zeros(hidden.shape[0], frames.shape[0], *size, dtype=torch.bool, device=frames.device)
         scores = torch.zeros(hidden.shape[0], frames.shape[0], device=frames.device)
-        if hidden.shape[0] == 0:
-            return masks, scores
-        sam_dtype = next(self.sam2.parameters()).dtype
-        was_training = self.sam2.training
-        self.sam2.eval()
-        try:
-            with self._sam_context(frames.device):
-                for t, out in self.sam2.segment(frames.to(sam_dtype), hidden.to(sam_dtype), chunk_size):
-                    logits = F.interpolate(out.best_logits.float(), size=size, mode="bilinear", align_corners=False)
-                    masks[:, t] = logits[:, 0] > threshold
-                    scores[:, t] = out.object_scores[:, 0].float()
-        finally:
-            self.sam2.train(was_training)
+        for t, logits, frame_scores in self.iter_mask_logits(hidden, frames, size, chunk_size):
+            masks[:, t] = logits > threshold
+            scores[:, t] = frame_scores
         return masks, scores
 
     # ------------------------------------------------------------------ forward

@@ -11,6 +11,7 @@ memory pruned so long videos fit).
 from __future__ import annotations
 
 import importlib.resources
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +29,9 @@ if not _hydra_was_initialised and GlobalHydra.instance().is_initialized():
     # sam2's import-time `initialize_config_module` would make every later `@hydra.main` fail; we never use it.
     GlobalHydra.instance().clear()
 
+from sam2.modeling.position_encoding import apply_rotary_enc  # noqa: E402
 from sam2.modeling.sam.prompt_encoder import PromptEncoder  # noqa: E402,F401  (re-exported for the model)
+from sam2.modeling.sam.transformer import RoPEAttention  # noqa: E402
 from sam2.modeling.sam2_base import NO_OBJ_SCORE, SAM2Base  # noqa: E402
 
 SAM2_MEAN = (0.485, 0.456, 0.406)
@@ -53,10 +56,52 @@ def resolve_sam2_yaml(name: str) -> str:
     raise FileNotFoundError(f"SAM 2 config {name!r} is neither a file nor a config shipped with the sam2 package")
 
 
+class PixelRoPEAttention(RoPEAttention):
+    """SAM 2's rotary attention with a switch for gradients through the rotation (D2 in docs/fidelity.md).
+
+    `rope_grad=False` computes the rotated q/k without autograd, as the released training code does: the rotated part
+    of q and k is then a constant for backward, so `q_proj`, the rotated keys' `k_proj` path and everything before them
+    in memory attention (e.g. `maskmem_tpos_enc`) get no gradient from it. The keys excluded from the rotation (object
+    pointers) keep theirs. `rope_grad=True` is stock SAM 2.
+    """
+
+    def __init__(self, *args, rope_grad: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rope_grad = rope_grad
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_k_exclude_rope: int = 0) -> torch.Tensor:
+        if self.rope_grad or not torch.is_grad_enabled():
+            return super().forward(q, k, v, num_k_exclude_rope)
+        q = self._separate_heads(self.q_proj(q), self.num_heads)
+        k = self._separate_heads(self.k_proj(k), self.num_heads)
+        v = self._separate_heads(self.v_proj(v), self.num_heads)
+        side = math.sqrt(q.shape[-2])
+        self.freqs_cis = self.freqs_cis.to(q.device)
+        if self.freqs_cis.shape[0] != q.shape[-2]:
+            self.freqs_cis = self.compute_cis(end_x=side, end_y=side).to(q.device)
+        if q.shape[-2] != k.shape[-2] and not self.rope_k_repeat:
+            raise ValueError("query and key lengths differ but rope_k_repeat is off")
+        num_k_rope = k.size(-2) - num_k_exclude_rope
+        with torch.no_grad():
+            q_rot, k_rot = apply_rotary_enc(
+                q, k[:, :, :num_k_rope], freqs_cis=self.freqs_cis, repeat_freqs_k=self.rope_k_repeat
+            )
+        k = torch.cat([k_rot, k[:, :, num_k_rope:]], dim=2)
+        dropout_p = self.dropout_p if self.training else 0.0
+        out = F.scaled_dot_product_attention(q_rot, k, v, dropout_p=dropout_p)
+        return self.out_proj(self._recombine_heads(out))
+
+
 def sam2_model_config(
-    name: str, image_size: int, drop_path: float = 0.0, overrides: list[str] | None = None
+    name: str,
+    image_size: int,
+    drop_path: float = 0.0,
+    overrides: list[str] | None = None,
+    rope_grad: bool = True,
 ) -> DictConfig:
-    """The `model:` node of a SAM 2 YAML with UniPixel's settings applied (no Hydra global state involved)."""
+    """The `model:` node of a SAM 2 YAML with UniPixel's settings applied (no Hydra global state involved).
+
+    `rope_grad` sets `PixelRoPEAttention.rope_grad` on memory attention's self- and cross-attention (D2)."""
     cfg = OmegaConf.load(resolve_sam2_yaml(name))
     if image_size % 32:
         raise ValueError(f"sam2_image_size must be a multiple of 32 (Hiera window tiling), got {image_size}")
@@ -68,14 +113,24 @@ def sam2_model_config(
     # RoPE tables sized for the real grid, otherwise memory attention rebuilds them on every call.
     model.memory_attention.layer.self_attention.feat_sizes = [grid, grid]
     model.memory_attention.layer.cross_attention.feat_sizes = [grid, grid]
+    for attention in (model.memory_attention.layer.self_attention, model.memory_attention.layer.cross_attention):
+        if attention._target_.endswith(".RoPEAttention"):
+            attention._target_ = f"{__name__}.PixelRoPEAttention"
+            attention.rope_grad = rope_grad
     if overrides:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     return cfg.model
 
 
-def build_sam2(name: str, image_size: int, drop_path: float = 0.0, overrides: list[str] | None = None) -> PixelSAM2:
+def build_sam2(
+    name: str,
+    image_size: int,
+    drop_path: float = 0.0,
+    overrides: list[str] | None = None,
+    rope_grad: bool = True,
+) -> PixelSAM2:
     """Instantiate `PixelSAM2` from a SAM 2 YAML (random init; load weights separately)."""
-    return instantiate(sam2_model_config(name, image_size, drop_path, overrides), _recursive_=True)
+    return instantiate(sam2_model_config(name, image_size, drop_path, overrides, rope_grad), _recursive_=True)
 
 
 def rename_sam2_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -117,12 +172,15 @@ class FrameOutput:
         ious: `(O, M)` predicted IoUs.
         object_scores: `(O, 1)` object-presence logits.
         best_logits: `(O, 1, S, S)` the highest-predicted-IoU candidate (gated by the object score when gating).
+        best_low_res: `(O, 1, S/4, S/4)` the same candidate at the decoder's own resolution, before any resizing:
+            inference resizes these once to the frame size (D1).
     """
 
     multimask_logits: torch.Tensor
     ious: torch.Tensor
     object_scores: torch.Tensor
     best_logits: torch.Tensor
+    best_low_res: torch.Tensor | None = None
 
 
 class PixelSAM2(SAM2Base):
@@ -248,7 +306,9 @@ class PixelSAM2(SAM2Base):
         if t < num_frames - 1:
             self._encode_memory_in_output(feats, features.sizes, None, True, hr_best, scores, entry)
         memory["cond_frame_outputs" if t == 0 else "non_cond_frame_outputs"][t] = entry
-        return FrameOutput(multimask_logits=hr_multi, ious=ious, object_scores=scores, best_logits=hr_best)
+        return FrameOutput(
+            multimask_logits=hr_multi, ious=ious, object_scores=scores, best_logits=hr_best, best_low_res=low_res
+        )
 
     def track(
         self,

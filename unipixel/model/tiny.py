@@ -207,6 +207,8 @@ def tiny_config(
         seg_token_id=ids["<|seg|>"],
         mem_token_id=ids["<|mem|>"],
         mem_token_order="raster",
+        # new training from scratch: gradients through SAM 2's rotary encoding, as stock SAM 2 (D2, docs/fidelity.md)
+        sam2_rope_grad=True,
         sample_objects=-1,
     )
     fields.update(overrides)
