@@ -15,4 +15,6 @@ Loaders (one module per family): `refer` (refcoco, refcoco+, refcocog, refclef),
 cocostuff, mapillary; names in `classes`), `parts` (paco_lvis, pascal_part), `general` (LLaVA + VideoGPT+),
 `rvos` (Ref-YouTube-VOS, Ref-DAVIS17, MeViS, ReVOS, LV-VIS, Ref-SAV), `groundmore`, `vicas`, `videorefer`
 (captions, QA, Bench-D/Q), `inst_it`, `osprey`, `mvbench`, `videomme`, `region` (shared region/memory helpers, PixelQA).
+
+Your own data: `custom` (one JSON-lines file, docs/finetune.md) and `check` (`python -m unipixel.data.check FILE`).
 """
