@@ -19,7 +19,7 @@ def toy_config(tmp_path, extra=()):
         "toy_data.num_val=1",
         "train.report_to=[]",
         "train.disable_tqdm=true",
-        "train.per_device_batch_size=2",
+        "train.per_device_train_batch_size=2",
         "stages.stage3.per_device_batch_size=2",
         "evaluation.limit=1",
     ]

@@ -29,9 +29,11 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from unipixel.paths import config_dir
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "data" / "datasets"
+DEFAULT_CONFIG_DIR = config_dir() / "data" / "datasets"
 
 
 # ------------------------------------------------------------------------------------------------ config

@@ -15,8 +15,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-# the repository's configs/ (absolute, so console scripts and `python -m` find it alike)
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+from unipixel.paths import config_dir
+
+# the config tree inside the installed package, or the checkout's configs/ (console scripts and `python -m` alike)
+CONFIG_DIR = str(config_dir())
 logger = logging.getLogger(__name__)
 
 
@@ -83,9 +85,21 @@ def evaluate(cfg: DictConfig) -> dict | None:
     return results
 
 
+def check_model_path(cfg: DictConfig) -> None:
+    """`model.path` must be given (predictions and results go under it unless `out_dir` is set)."""
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_missing(cfg.model, "path"):
+        raise SystemExit(
+            "model.path is not set: pass model.path=<checkpoint folder> (e.g. model_zoo/UniPixel-3B, see "
+            "docs/weights.md) or model.path=tiny for a random tiny model"
+        )
+
+
 @hydra.main(config_path=CONFIG_DIR, config_name="eval", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    check_model_path(cfg)
     Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
     evaluate(cfg)
 

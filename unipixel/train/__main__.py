@@ -10,15 +10,16 @@ Config groups live in `configs/` (model, stage, train, hardware, data, experimen
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
+from unipixel.paths import config_dir
+
 from .run import run
 
-# the repository's configs/ (absolute, so console scripts and `python -m` find it alike)
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+# the config tree inside the installed package, or the checkout's configs/ (console scripts and `python -m` alike)
+CONFIG_DIR = str(config_dir())
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")

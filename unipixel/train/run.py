@@ -120,6 +120,50 @@ def build_data(stage_cfg: DictConfig, processor, seed: int):
     )
 
 
+# TrainingArguments fields the stage builder sets itself, and where a user sets them instead of `train.<field>`.
+DERIVED_FIELDS = {
+    "output_dir": "output_dir (the stage writes to <output_dir>/<stage>)",
+    "logging_dir": "output_dir (logs go to <output_dir>/<stage>/logs)",
+    "gradient_accumulation_steps": "stages.<stage>.global_batch_size (accumulation = global batch / (world size x "
+    "per-device batch))",
+    "learning_rate": "stages.<stage>.learning_rate",
+    "num_train_epochs": "stages.<stage>.num_epochs",
+    "max_steps": "stages.<stage>.max_steps",
+    "save_steps": "stages.<stage>.save_steps",
+    "seed": "seed (top level)",
+    "data_seed": "seed (top level)",
+    "bf16": "hardware.bf16",
+    "tf32": "hardware.tf32",
+    "use_cpu": "hardware.use_cpu",
+    "deepspeed": "hardware.deepspeed (or stages.<stage>.deepspeed)",
+}
+# `train.<field>` defaults a stage may override with its own key (stage key in the value).
+STAGE_OVERRIDES = {"per_device_train_batch_size": "per_device_batch_size", "warmup_ratio": "warmup_ratio"}
+# Spellings of older transformers releases that `training_arguments` translates (see there).
+TRANSLATED_FIELDS = ("warmup_ratio", "logging_dir")
+
+
+def check_training_fields(mapping: dict, where: str = "train") -> None:
+    """Every key of `mapping` must be a `TrainingArguments` field the user may set; else a `ValueError` naming the key,
+    the closest field names, or the config key that sets it."""
+    import dataclasses
+    import difflib
+
+    from transformers import TrainingArguments
+
+    fields = {f.name for f in dataclasses.fields(TrainingArguments) if f.init} | set(TRANSLATED_FIELDS)
+    problems = []
+    for key in mapping:
+        if key in DERIVED_FIELDS:
+            problems.append(f"{where}.{key} is set by the stage builder; set {DERIVED_FIELDS[key]} instead")
+        elif key not in fields:
+            close = difflib.get_close_matches(key, sorted(fields), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            problems.append(f"{where}.{key} is not a transformers.TrainingArguments field{hint}")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
 def training_arguments(**kwargs):
     """`TrainingArguments` across transformers 5.x: the warm-up ratio moved into `warmup_steps` (a float < 1) and
     `logging_dir` became the `TENSORBOARD_LOGGING_DIR` environment variable in later releases."""
@@ -128,11 +172,137 @@ def training_arguments(**kwargs):
     from transformers import TrainingArguments
 
     accepted = inspect.signature(TrainingArguments.__init__).parameters
-    if "warmup_ratio" not in accepted:
+    if "warmup_ratio" not in accepted and "warmup_ratio" in kwargs:
         kwargs["warmup_steps"] = kwargs.pop("warmup_ratio")
-    if "logging_dir" not in accepted:
+    if "logging_dir" not in accepted and "logging_dir" in kwargs:
         os.environ.setdefault("TENSORBOARD_LOGGING_DIR", kwargs.pop("logging_dir"))
     return TrainingArguments(**kwargs)
+
+
+def stage_training_arguments(cfg: DictConfig, name: str, out_dir: Path, per_device: int, accumulation: int):
+    """The stage's `TrainingArguments`: `cfg.train` passed through as it is (any field; an unknown one or one the
+    builder derives is a `ValueError`), a stage's `per_device_batch_size` / `warmup_ratio` over the `train` defaults,
+    then what the stage, the hardware preset and the run decide (see `DERIVED_FIELDS`)."""
+    stage = cfg.stages[name]
+    kwargs = as_dict(cfg.train)
+    check_training_fields(kwargs)
+    for field, stage_key in STAGE_OVERRIDES.items():
+        if stage.get(stage_key) is not None:
+            kwargs[field] = stage[stage_key]
+    kwargs["per_device_train_batch_size"] = per_device
+    kwargs["report_to"] = configure_logging_backends(list(kwargs.get("report_to") or []))
+    kwargs.setdefault("run_name", f"{cfg.name}-{name}")
+    hardware = cfg.hardware
+    kwargs.update(
+        output_dir=str(out_dir),
+        logging_dir=str(out_dir / "logs"),
+        gradient_accumulation_steps=accumulation,
+        learning_rate=float(stage.learning_rate),
+        num_train_epochs=float(stage.get("num_epochs", 1)),
+        max_steps=int(stage.get("max_steps") or -1),
+        save_steps=int(stage.save_steps),
+        seed=int(cfg.seed),
+        data_seed=int(cfg.seed),
+        bf16=bool(hardware.bf16),
+        tf32=bool(hardware.tf32) if torch.cuda.is_available() else None,
+        use_cpu=bool(hardware.get("use_cpu", False)),
+        deepspeed=resolve_deepspeed(stage.get("deepspeed") or hardware.get("deepspeed")),
+    )
+    return training_arguments(**kwargs)
+
+
+def resolve_deepspeed(path: str | None) -> str | None:
+    """A DeepSpeed JSON named relative to the config tree (`configs/deepspeed/zero3.json` or `deepspeed/zero3.json`,
+    whatever the working directory and however the package is installed), or an absolute / working-directory path
+    to a file of one's own; returns an absolute path."""
+    if not path:
+        return None
+    from unipixel.paths import config_dir
+
+    candidate = Path(path)
+    if candidate.is_absolute():
+        if not candidate.is_file():
+            raise FileNotFoundError(f"DeepSpeed config {path} does not exist")
+        return str(candidate)
+    inside = Path(*candidate.parts[1:]) if candidate.parts[0] == "configs" else candidate
+    tried = [config_dir() / inside, Path.cwd() / candidate]
+    for option in tried:
+        if option.is_file():
+            return str(option.resolve())
+    raise FileNotFoundError(f"DeepSpeed config {path} not found; looked for {', '.join(map(str, tried))}")
+
+
+def save_stage_config(cfg: DictConfig, out_dir: Path) -> None:
+    """The resolved config in the stage folder, every path in it absolute (so that `convert_checkpoint.py export`
+    works from any working directory)."""
+    resolved = OmegaConf.create(as_dict(cfg))
+    for key in ("output_dir", "model.path", "model.base_path", "model.sam2_checkpoint", "toy_data.root"):
+        value = OmegaConf.select(resolved, key, default=None)
+        if isinstance(value, str) and value and value != "tiny":
+            OmegaConf.update(resolved, key, str(Path(value).resolve()))
+    for stage in (resolved.get("stages") or {}).values():
+        if stage.get("partial_checkpoints"):
+            stage.partial_checkpoints = [str(Path(p).resolve()) for p in stage.partial_checkpoints]
+        if stage.get("data") is not None and stage.data.get("root"):
+            stage.data.root = str(Path(stage.data.root).resolve())
+        if stage.get("deepspeed"):
+            stage.deepspeed = resolve_deepspeed(stage.deepspeed)
+    if resolved.get("hardware") is not None and resolved.hardware.get("deepspeed"):
+        resolved.hardware.deepspeed = resolve_deepspeed(resolved.hardware.deepspeed)
+    OmegaConf.save(resolved, out_dir / "config.yaml")
+
+
+def build_stage_model(cfg: DictConfig, name: str, tokenizer):
+    """The model a stage trains: built (see `build_model`), earlier stages' partial checkpoints loaded, trainable
+    modules selected (LoRA through peft), gradient checkpointing per the hardware preset."""
+    from .checkpoint import load_partial
+    from .modules import configure_trainable
+
+    stage = cfg.stages[name]
+    model = build_model(cfg.model, tokenizer, stage, cfg.hardware, int(cfg.seed))
+    for partial in stage.get("partial_checkpoints") or []:
+        load_partial(model, partial)
+    model = configure_trainable(model, list(stage.tuning_modules), as_dict(stage.get("lora")) or None)
+    if cfg.hardware.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "enable_input_require_grads"):
+            model.enable_input_require_grads()
+    return model
+
+
+def build_processor(stage: DictConfig, tokenizer, model):
+    """The stage's `PixelProcessor`: SAM 2's input size from the model, the clip length and the pixel budget from the
+    stage's data config."""
+    from unipixel.data.processor import PixelProcessor
+
+    common = stage.data.get("common") or {}
+    return PixelProcessor(
+        tokenizer,
+        sam2_image_size=model.config.sam2_image_size,
+        target_frames=int(common.get("sample_frames", 8)),
+        **as_dict(stage.data.get("processor")),
+    )
+
+
+def build_sampler(cfg: DictConfig, name: str, dataset) -> tuple:
+    """`(sampler, per-device batch, gradient accumulation)`: the grouped sampler over the global index order (accelerate
+    hands each rank its batches) and the accumulation that reaches the stage's global batch."""
+    from unipixel.data.mixture import DataTypeGroupedSampler
+
+    stage = cfg.stages[name]
+    world = world_size()
+    per_device = int(stage.get("per_device_batch_size") or cfg.train.per_device_train_batch_size)
+    accumulation = grad_accumulation(int(stage.global_batch_size), per_device, world)
+    sampler = DataTypeGroupedSampler(
+        dataset.data_types,
+        per_device_batch=per_device,
+        world_size=world,
+        rank=0,
+        seed=int(cfg.seed),
+        remainder=(stage.data.get("sampler") or {}).get("remainder", "pad"),
+        shard=False,
+    )
+    return sampler, per_device, accumulation
 
 
 def build_stage(cfg: DictConfig, name: str, dataset=None):
@@ -141,81 +311,19 @@ def build_stage(cfg: DictConfig, name: str, dataset=None):
     `dataset` (optional) replaces the stage's configured mixture: any torch Dataset of `Sample`s or processed items
     with a `data_types` attribute (one data type per index) works.
     """
-    from unipixel.data.mixture import DataTypeGroupedSampler
-    from unipixel.data.processor import PixelProcessor
-
-    from .checkpoint import load_partial
-    from .modules import configure_trainable
     from .trainer import PixelTrainer
 
     stage = cfg.stages[name]
     out_dir = Path(cfg.output_dir) / name
     out_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
-    seed = int(cfg.seed)
+    save_stage_config(cfg, out_dir)
 
     tokenizer = build_tokenizer(cfg.model)
-    model = build_model(cfg.model, tokenizer, stage, cfg.hardware, seed)
-    for partial in stage.get("partial_checkpoints") or []:
-        load_partial(model, partial)
-    model = configure_trainable(model, list(stage.tuning_modules), as_dict(stage.get("lora")) or None)
-    if cfg.hardware.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if hasattr(model, "enable_input_require_grads"):
-            model.enable_input_require_grads()
-
-    common = stage.data.get("common") or {}
-    processor = PixelProcessor(
-        tokenizer,
-        sam2_image_size=model.config.sam2_image_size,
-        target_frames=int(common.get("sample_frames", 8)),
-        **as_dict(stage.data.get("processor")),
-    )
-    dataset = build_data(stage, processor, seed) if dataset is None else dataset
-    world = world_size()
-    per_device = int(stage.get("per_device_batch_size") or cfg.train.per_device_batch_size)
-    accumulation = grad_accumulation(int(stage.global_batch_size), per_device, world)
-    sampler = DataTypeGroupedSampler(
-        dataset.data_types,
-        per_device_batch=per_device,
-        world_size=world,
-        rank=0,
-        seed=seed,
-        remainder=(stage.data.get("sampler") or {}).get("remainder", "pad"),
-        shard=False,  # the global order; accelerate hands each rank its batches
-    )
-    report_to = configure_logging_backends(list(cfg.train.report_to))
-    warmup = float(stage.get("warmup_ratio", cfg.train.warmup_ratio))
-    args = training_arguments(
-        output_dir=str(out_dir),
-        warmup_ratio=warmup,
-        per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=accumulation,
-        learning_rate=float(stage.learning_rate),
-        weight_decay=float(cfg.train.weight_decay),
-        lr_scheduler_type=cfg.train.lr_scheduler_type,
-        num_train_epochs=float(stage.get("num_epochs", 1)),
-        max_steps=int(stage.get("max_steps") or -1),
-        max_grad_norm=float(cfg.train.max_grad_norm),
-        optim=cfg.train.optim,
-        bf16=bool(cfg.hardware.bf16),
-        tf32=bool(cfg.hardware.tf32) if torch.cuda.is_available() else None,
-        use_cpu=bool(cfg.hardware.get("use_cpu", False)),
-        logging_steps=int(cfg.train.logging_steps),
-        save_strategy="steps",
-        save_steps=int(stage.save_steps),
-        save_total_limit=cfg.train.get("save_total_limit"),
-        dataloader_num_workers=int(cfg.train.dataloader_num_workers),
-        report_to=report_to,
-        logging_dir=str(out_dir / "logs"),
-        run_name=f"{cfg.name}-{name}",
-        seed=seed,
-        data_seed=seed,
-        remove_unused_columns=False,
-        deepspeed=stage.get("deepspeed", cfg.hardware.get("deepspeed")),
-        ddp_find_unused_parameters=True,
-        disable_tqdm=bool(cfg.train.get("disable_tqdm", False)),
-    )
+    model = build_stage_model(cfg, name, tokenizer)
+    processor = build_processor(stage, tokenizer, model)
+    dataset = build_data(stage, processor, int(cfg.seed)) if dataset is None else dataset
+    sampler, per_device, accumulation = build_sampler(cfg, name, dataset)
+    args = stage_training_arguments(cfg, name, out_dir, per_device, accumulation)
     trainer = PixelTrainer(
         model=model,
         args=args,
@@ -231,7 +339,7 @@ def build_stage(cfg: DictConfig, name: str, dataset=None):
         "stage %s: %d samples, world %d x per-device %d x accumulation %d = global batch %d",
         name,
         len(dataset),
-        world,
+        world_size(),
         per_device,
         accumulation,
         int(stage.global_batch_size),
@@ -251,15 +359,21 @@ def run_stage(cfg: DictConfig, name: str, dataset=None) -> Path:
     trainer.train(resume_from_checkpoint=resume)
     extra = {"partial_checkpoint": ",".join(map(str, stage.get("partial_checkpoints") or [])) or None}
     trainer.export(str(out_dir), tokenizer=tokenizer, extra_config=extra)
-    processor_cfg = as_dict(stage.data.get("processor"))
-    if stage.get("export_full_model") and processor_cfg:
-        from unipixel.inference.predictor import PROCESSOR_FILE
-
-        # the pixel budget the model was trained with, read back by Predictor.from_pretrained
-        (out_dir / PROCESSOR_FILE).write_text(json.dumps(processor_cfg, indent=2))
+    if stage.get("export_full_model"):
+        write_processor_settings(stage, out_dir)
     if hasattr(trainer.train_dataset, "summary"):
         logger.info("data summary for %s:\n%s", name, trainer.train_dataset.summary())
     return out_dir
+
+
+def write_processor_settings(stage: DictConfig, out_dir: str | Path) -> None:
+    """The pixel budget the stage trained with (`data.processor`), beside an exported model: `Predictor.from_pretrained`
+    reads it back. Nothing is written when the stage uses the processor's defaults."""
+    from unipixel.inference.predictor import PROCESSOR_FILE
+
+    settings = as_dict(stage.data.get("processor"))
+    if settings:
+        (Path(out_dir) / PROCESSOR_FILE).write_text(json.dumps(settings, indent=2))
 
 
 class Collator:
@@ -324,11 +438,24 @@ def prepare_toy_data(spec: DictConfig) -> Path:
     return root
 
 
+def configure_determinism(cfg: DictConfig) -> None:
+    """Pin what changes float results between runs with the same seed: the number of CPU threads (`threads`, it sets
+    the reduction order of matrix products) and, with `deterministic`, torch's deterministic kernels (warn-only)."""
+    threads = cfg.get("threads")
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+        logger.info("torch CPU threads pinned to %d", int(threads))
+    if cfg.get("deterministic"):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def run(cfg: DictConfig) -> dict[str, Path]:
     """Run the selected stages in order (after writing the toy data when the experiment asks for it), then the
     experiment's `evaluation` block if it has one; returns each stage's output folder."""
     if not cfg.get("stages"):
         raise ValueError("the config defines no stages; pick an experiment, e.g. experiment=toy")
+    configure_determinism(cfg)
     if cfg.get("toy_data") and int(os.environ.get("LOCAL_RANK", "0")) == 0:
         prepare_toy_data(cfg.toy_data)
     outputs = {}
