@@ -8,13 +8,14 @@ the model with the same shape, and every tensor of the declared groups must be i
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 from safetensors.torch import load_file, save_file
+
+from unipixel.utils.files import atomic_path, atomic_write_json, read_json_file, safetensors_problem
 
 from .modules import buffer_prefixes, group_prefixes, matches, strip_peft
 
@@ -84,14 +85,15 @@ def save_partial(
             continue
         seen[ptr] = key
         unique[key] = tensor
-    save_file(unique, str(output_dir / PARTIAL_WEIGHTS), metadata={"format": "pt"})
+    with atomic_path(output_dir / PARTIAL_WEIGHTS) as tmp:  # a kill leaves the old file or the new one
+        save_file(unique, str(tmp), metadata={"format": "pt"})
     manifest = {
         "groups": list(groups),
         "keys": {k: list(v.shape) for k, v in unique.items()},
         "tied": {k: seen[v.data_ptr()] for k, v in state.items() if k not in unique},
         **(extra or {}),
     }
-    (output_dir / PARTIAL_MANIFEST).write_text(json.dumps(manifest, indent=2))
+    atomic_write_json(output_dir / PARTIAL_MANIFEST, manifest, indent=2)
     return output_dir / PARTIAL_WEIGHTS
 
 
@@ -107,7 +109,10 @@ def load_partial(model: nn.Module, checkpoint_dir: str | Path) -> list[str]:
         raise FileNotFoundError(
             f"{checkpoint_dir} is not a partial checkpoint (needs {PARTIAL_WEIGHTS} and {PARTIAL_MANIFEST})"
         )
-    manifest = json.loads(manifest_path.read_text())
+    problem = safetensors_problem(weights)
+    if problem is not None:
+        raise RuntimeError(f"partial checkpoint {checkpoint_dir}: {problem}")
+    manifest = read_json_file(manifest_path, "partial checkpoint manifest")
     state = load_file(str(weights))
     for alias, owner in manifest.get("tied", {}).items():
         if owner in state:

@@ -348,32 +348,70 @@ def build_stage(cfg: DictConfig, name: str, dataset=None):
 
 
 def run_stage(cfg: DictConfig, name: str, dataset=None) -> Path:
-    """Train one stage (resuming from its last checkpoint when there is one) and export; returns the output folder."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """Train one stage and export; returns the output folder.
 
+    A stage that already finished with the same settings is not run again (`force=true` retrains it); otherwise
+    training resumes from the newest complete `checkpoint-*` (see `unipixel.train.resume`), and the export is
+    published file by file before `stage_done.json` marks the stage finished.
+    """
+    from .resume import checkpoint_step, mark_finished, reached_end, skip_finished_stage, stage_settings
+
+    settings = stage_settings(cfg, name)
+    if skip_finished_stage(Path(cfg.output_dir) / name, name, settings, force=bool(cfg.get("force", False))):
+        return Path(cfg.output_dir) / name
     trainer, tokenizer, out_dir = build_stage(cfg, name, dataset)
-    stage = cfg.stages[name]
-    resume = None
-    if cfg.get("resume", True):
-        resume = get_last_checkpoint(str(out_dir)) if out_dir.is_dir() else None
-    trainer.train(resume_from_checkpoint=resume)
-    extra = {"partial_checkpoint": ",".join(map(str, stage.get("partial_checkpoints") or [])) or None}
-    trainer.export(str(out_dir), tokenizer=tokenizer, extra_config=extra)
-    if stage.get("export_full_model"):
-        write_processor_settings(stage, out_dir)
+    resume = resume_checkpoint(trainer, out_dir) if cfg.get("resume", True) else None
+    if resume is not None and reached_end(resume, trainer.args.max_steps):
+        # the run ended there and was cut short while exporting: export those weights, train no further step
+        logger.info("stage %s: %s is already at the last step; exporting its weights", name, resume.name)
+        trainer._load_from_checkpoint(str(resume))
+        step = checkpoint_step(resume)[0]
+    else:
+        trainer.train(resume_from_checkpoint=None if resume is None else str(resume))
+        step = trainer.state.global_step
+    files = export_stage(trainer, tokenizer, out_dir, cfg.stages[name])
+    if trainer.args.should_save:
+        mark_finished(out_dir, name, step, settings, files)
     if hasattr(trainer.train_dataset, "summary"):
         logger.info("data summary for %s:\n%s", name, trainer.train_dataset.summary())
     return out_dir
+
+
+def resume_checkpoint(trainer, out_dir: Path) -> Path | None:
+    """The newest complete checkpoint of the stage folder (incomplete ones are skipped with a warning)."""
+    from .resume import newest_complete_checkpoint
+    from .trainer import unwrap_peft
+
+    return newest_complete_checkpoint(out_dir, lora=unwrap_peft(trainer.model) is not None)
+
+
+def export_stage(trainer, tokenizer, out_dir: Path, stage: DictConfig) -> list[Path]:
+    """Export into a staging folder, then move each file into `out_dir` by an atomic rename; returns the files."""
+    import shutil
+
+    from unipixel.utils.files import publish_folder
+
+    staging = out_dir / ".export-staging"
+    if trainer.args.should_save and staging.exists():
+        shutil.rmtree(staging)  # left by a kill during an earlier export
+    extra = {"partial_checkpoint": ",".join(map(str, stage.get("partial_checkpoints") or [])) or None}
+    trainer.export(str(staging), tokenizer=tokenizer, extra_config=extra)
+    if not trainer.args.should_save:
+        return []
+    if stage.get("export_full_model"):
+        write_processor_settings(stage, staging)
+    return publish_folder(staging, out_dir)
 
 
 def write_processor_settings(stage: DictConfig, out_dir: str | Path) -> None:
     """The pixel budget the stage trained with (`data.processor`), beside an exported model: `Predictor.from_pretrained`
     reads it back. Nothing is written when the stage uses the processor's defaults."""
     from unipixel.inference.predictor import PROCESSOR_FILE
+    from unipixel.utils.files import atomic_write_text
 
     settings = as_dict(stage.data.get("processor"))
     if settings:
-        (Path(out_dir) / PROCESSOR_FILE).write_text(json.dumps(settings, indent=2))
+        atomic_write_text(Path(out_dir) / PROCESSOR_FILE, json.dumps(settings, indent=2))
 
 
 class Collator:

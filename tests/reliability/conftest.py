@@ -1,0 +1,1 @@
+from tests.train.conftest import compose_train, tiny_experiment  # noqa: F401
