@@ -65,7 +65,7 @@ def test_every_mask_encoding_decodes_to_its_mask(tmp_path):
     ]
     s = load(write_rows(tmp_path, rows))[0]
     # bare markers count by position: 1st -> object 0, 3rd -> 2, 4th -> 3
-    assert s.seg_masks.shape == (5, 1, H, W) and s.data_type == "seg_image" and not s.as_video
+    assert s.seg_masks.shape == (5, 1, H, W) and s.data_type == "seg_image" and s.as_video, "Qwen's video path"
     expected = [a, a | b, c, b, b]
     for got, want in zip(s.seg_masks[:, 0], expected):
         assert np.array_equal(got, want)
@@ -188,6 +188,7 @@ def test_usable_in_a_mixture(tmp_path):
         ["custom:2"], root=str(tmp_path / "data"), per_dataset={"custom": {"annotation": "mine/train.jsonl"}}
     )
     assert len(mix) == 6 and mix[5].dataset == "custom"
+    assert not mix[0].as_video, "an image row without objects (general VQA) takes Qwen's image path"
     with pytest.raises(Exception, match="set `annotation` to your JSON-lines file"):
         build_dataset("custom", root=str(tmp_path))
 

@@ -122,7 +122,7 @@ def inspect_row(dataset: CustomDataset, index: int) -> RowReport:
         except DataError as exc:
             problems.append(("build", exc.msg))
     height, width = sizes[0]
-    what = f"{row.media} {width}x{height}" + (f", {n} frames" if not row.is_image else "")
+    what = f"{row.media} {width}x{height}" + (f", {n} frame(s)" if not row.is_image else "")
     report.info = f"{what}; {len(row.objects)} object(s); {row.data_type}"
     return report
 
