@@ -267,3 +267,42 @@ def test_export_of_a_real_stage3_checkpoint(tool, tmp_path):
     trainer.model.eval()
     with torch.no_grad():
         torch.testing.assert_close(full(**batch).logits, trainer.model(**batch).logits, atol=1e-4, rtol=1e-4)
+
+
+def test_export_from_a_moved_run_folder_is_self_contained(tool, tmp_path, monkeypatch):
+    """A stage-3 output whose config names earlier stages' partial checkpoints: the whole run folder moves, the export
+    runs from another working directory, and the exported folder carries the trained pixel budget."""
+    from tests.train.conftest import compose_train
+    from tests.train.synthetic import SyntheticDataset
+    from unipixel.inference import Predictor
+    from unipixel.inference.predictor import PROCESSOR_FILE
+    from unipixel.model import PixelQwen2_5_VLForConditionalGeneration
+    from unipixel.model.tiny import build_tiny_tokenizer, tiny_config
+    from unipixel.train.checkpoint import save_partial
+    from unipixel.train.run import build_stage
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(3)
+    earlier = PixelQwen2_5_VLForConditionalGeneration(tiny_config(build_tiny_tokenizer()))
+    save_partial(earlier, "run/stage1", ["ref"])
+    save_partial(earlier, "run/stage2", ["seg"])
+    overrides = ["experiment=unipixel_3b", "model=tiny", "hardware=cpu", "output_dir=run", "train.report_to=[]"]
+    overrides += ["stages.stage3.lora.r=4", "stages.stage3.lora.alpha=8"]
+    overrides += ["+stages.stage3.data.processor={min_tokens:16,max_tokens:64}"]
+    trainer, _, stage_dir = build_stage(compose_train(overrides), "stage3", dataset=SyntheticDataset(2))
+    trainer._save(str(stage_dir / "checkpoint-1"))
+
+    (tmp_path / "run").rename(tmp_path / "moved")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert tool.main(["export", str(tmp_path / "moved" / "stage3"), "full"]) == 0
+    full = tmp_path / "elsewhere" / "full"
+    assert json.loads((full / PROCESSOR_FILE).read_text()) == {"min_tokens": 16, "max_tokens": 64}
+    predictor = Predictor.from_pretrained(full, device="cpu")
+    assert (predictor.processor.min_tokens, predictor.processor.max_tokens) == (16, 64)
+    ref_key = "ref_proj.1.bias"
+    assert torch.equal(predictor.model.state_dict()[ref_key], earlier.state_dict()[ref_key]), "stage 1's tensors"
+
+    (tmp_path / "moved" / "stage1").rename(tmp_path / "moved" / "gone")
+    with pytest.raises(FileNotFoundError, match="loads the partial checkpoint .*stage1, found neither at"):
+        tool.export(tmp_path / "moved" / "stage3", tmp_path / "again")
