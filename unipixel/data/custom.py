@@ -468,8 +468,9 @@ class CustomDataset(BaseDataset):
         super().__init__(**kw)
         if not annotation:
             raise ValueError(
-                f"dataset {self.name!r}: set `annotation` to your JSON-lines file, e.g. in a stage's data block "
-                "`per_dataset: {custom: {annotation: /path/to/train.jsonl}}` (format: docs/finetune.md)"
+                f"dataset {self.name!r}: set `annotation` to your JSON-lines file: `data_file=...` with "
+                "experiment=finetune, or `per_dataset: {custom: {annotation: /path/to/train.jsonl}}` in a stage's data "
+                "block (format: docs/finetune.md)"
             )
         self.annotation_file = self.path(annotation)
         self.media_root = self.path(media_root) if media_root else self.annotation_file.parent
