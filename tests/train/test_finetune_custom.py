@@ -51,7 +51,7 @@ def test_finetune_on_custom_rows_keeps_segmenting(tmp_path, tiny_tokenizer):
         "stages.finetune.max_steps=20",
         "stages.finetune.learning_rate=1e-2",
         "train.lr_scheduler_type=constant",
-        "train.per_device_batch_size=4",
+        "train.per_device_train_batch_size=4",
         "stages.finetune.global_batch_size=4",
         "train.report_to=[]",
         "train.disable_tqdm=true",
