@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import REPO
 from tests.data.fixtures import H, W, box, uncompressed_rle, write_image
 from unipixel.data import check
 from unipixel.data.custom import CustomDataset, RowError, parse_row
@@ -198,6 +199,7 @@ def test_checker_report_on_five_kinds_of_bad_rows(capsys):
     report = capsys.readouterr().out
     assert code == 1
     assert report == (ROWS / "bad_rows.report.txt").read_text()
+    assert report.strip() in (REPO / "docs/finetune.md").read_text(), "docs/finetune.md quotes this report"
     kinds = {kind for r in check.check_file(ROWS / "bad_rows.jsonl") for kind, _ in r.problems}
     assert kinds == {"media", "mask-size", "markers", "mask-frames", "prompt"}
 

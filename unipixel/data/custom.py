@@ -583,7 +583,7 @@ class CustomDataset(BaseDataset):
             self.name,
             frames,
             conversation,
-            as_video=bool(row.objects) or not row.is_image,  # images with objects take the video path (§1.3)
+            as_video=bool(row.objects) or not row.is_image,  # as all the release's segmentation data
             ref_prompts=np.stack(ref_rows) if ref_rows else None,
             refer_masks=refer_masks,
             seg_masks=seg_masks,

@@ -1,4 +1,4 @@
-"""Video-MME: multiple-choice QA on short, medium and long videos, without subtitles (spec §4.4, evaluation only).
+"""Video-MME: multiple-choice QA on short, medium and long videos, without subtitles (evaluation only).
 
     python -m unipixel.eval benchmark=videomme split=test model.path=model_zoo/UniPixel-3B
 
