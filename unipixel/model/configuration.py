@@ -84,6 +84,7 @@ class PixelQwen2_5_VLConfig(Qwen2_5_VLConfig):
     loss_lm_weight: float = 1.0
 
     def __post_init__(self, **kwargs):
+        move_legacy_rope_fields(self, kwargs)
         super().__post_init__(**kwargs)
         if self.mem_token_order not in MEM_TOKEN_ORDERS:
             raise ValueError(f"mem_token_order must be one of {MEM_TOKEN_ORDERS}, got {self.mem_token_order!r}")
@@ -93,3 +94,19 @@ class PixelQwen2_5_VLConfig(Qwen2_5_VLConfig):
             raise ValueError(f"mrope_rule must be one of {MROPE_RULES}, got {self.mrope_rule!r}")
         # A config built from a plain Qwen2.5-VL dict would otherwise keep `model_type="qwen2_5_vl"` on the instance.
         self.model_type = type(self).model_type
+
+
+def move_legacy_rope_fields(config, kwargs: dict) -> None:
+    """Released `config.json` files (written by transformers 4.x) repeat the LLM's `rope_scaling` / `rope_theta` at
+    the top level beside `text_config`; transformers 5 reads them from the text config only and warns about "RoPE
+    standardization" when they stay at the top level. They go into `text_config` when it lacks them (a dict), and are
+    dropped otherwise. Without a `text_config`, Qwen2.5-VL builds it from the top-level fields, these included."""
+    text = config.text_config
+    if text is None:
+        return
+    for key in ("rope_scaling", "rope_theta"):
+        if key not in kwargs:
+            continue
+        value = kwargs.pop(key)
+        if isinstance(text, dict) and key not in text and "rope_parameters" not in text:
+            text[key] = value
