@@ -466,17 +466,18 @@ class CustomDataset(BaseDataset):
 
     def __init__(self, annotation: str | None = None, media_root: str | None = None, frames_fps: float = 10.0, **kw):
         super().__init__(**kw)
-        if not annotation:
+        self.annotation_file = self.path(annotation) if annotation else None
+        default_root = self.annotation_file.parent if self.annotation_file is not None else None
+        self.media_root = self.path(media_root) if media_root else default_root
+        self.frames_fps = frames_fps
+
+    def load_index(self) -> list[dict]:
+        if self.annotation_file is None:
             raise ValueError(
                 f"dataset {self.name!r}: set `annotation` to your JSON-lines file: `data_file=...` with "
                 "experiment=finetune, or `per_dataset: {custom: {annotation: /path/to/train.jsonl}}` in a stage's data "
                 "block (format: docs/finetune.md)"
             )
-        self.annotation_file = self.path(annotation)
-        self.media_root = self.path(media_root) if media_root else self.annotation_file.parent
-        self.frames_fps = frames_fps
-
-    def load_index(self) -> list[dict]:
         if not self.annotation_file.is_file():
             raise DataError(self.name, "-", self.annotation_file, "annotation file not found")
         records = []
