@@ -51,6 +51,16 @@ def test_fps_indices():
     assert S.fps_indices(20, 10.0, fps=2.0, max_frames=8).tolist() == [0, 6, 13, 19]  # 2 s -> 4 frames
     assert len(S.fps_indices(30, 10.0, fps=2.0, max_frames=8)) == 6  # 3 s -> 6 (even)
     assert len(S.fps_indices(10, None, max_frames=8)) == 8
+
+
+def test_fps_indices_follow_qwen_frame_count_on_short_clips():
+    """D6: Qwen2.5-VL's count is duration x 2 fps clamped to [4, max] and to the video, then floored to even."""
+    assert S.fps_indices(29, 10.0, fps=2.0, max_frames=8).tolist() == [0, 9, 19, 28]  # 2.9 s: 5.8 -> 4 (not 6)
+    assert len(S.fps_indices(39, 10.0, fps=2.0, max_frames=8)) == 6  # 3.9 s: 7.8 -> 6
+    assert len(S.fps_indices(10, 10.0, fps=2.0, max_frames=8)) == 4  # 1 s: 2 -> at least 4
+    assert len(S.fps_indices(3, 30.0, fps=2.0, max_frames=8)) == 2  # 3 frames: at most the video, even
+    assert S.sampled_fps(4, 29, 10.0) == 4 / 29 * 10.0
+    assert S.sampled_fps(4, 29, None) is None
     assert S.stride_indices(10, 4).tolist() == [0, 4, 8]
 
 

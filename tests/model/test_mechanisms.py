@@ -189,6 +189,31 @@ def test_token_grid_from_masks():
     assert grid[0, 1].nonzero().tolist() == [[1, 2]]
 
 
+def test_token_grid_downsampling_is_antialiased():
+    """D5: shrinking 3x, plain bilinear reads only pixels 1, 4, 7, ...; the released (antialiased) resize reads all."""
+    masks = torch.zeros(1, 2, 84, 84, dtype=torch.bool)
+    masks[0, 0, 0, 0] = True  # one corner pixel on frame 0 of the only temporal group; the grid is 1 x 1 tokens
+    assert masks_to_token_grid(masks, (1, 2, 2)).tolist() == [[[[True]]]]
+    plain = torch.nn.functional.interpolate(masks[:, :1].float(), size=(28, 28), mode="bilinear", align_corners=False)
+    assert not plain.any()  # the non-antialiased resize loses the object entirely
+
+
+def test_token_grid_matches_torchvision_resize():
+    """The released code resizes with torchvision (bilinear, antialias on) before the 28-px max-pool."""
+    from torchvision.transforms.functional import resize
+
+    yy, xx = torch.meshgrid(torch.arange(480), torch.arange(854), indexing="ij")
+    ellipse = ((yy - 240) / 150.0) ** 2 + ((xx - 400) / 260.0) ** 2 <= 1
+    masks = ellipse[None, None].expand(1, 2, -1, -1)
+    grid = (1, 24, 42)  # Qwen's grid of a 336 x 588 frame: a 1.43x shrink
+    expected = resize(ellipse[None].float(), [24 * 14, 42 * 14])
+    expected = torch.nn.functional.max_pool2d(expected[None], 28)[0, 0] > 0
+    got = masks_to_token_grid(masks, grid)[0, 0]
+    assert torch.equal(got, expected)
+    plain = torch.nn.functional.interpolate(ellipse[None, None].float(), size=(24 * 14, 42 * 14), mode="bilinear")
+    assert (torch.nn.functional.max_pool2d(plain, 28) > 0).sum() < got.sum()  # 96 vs 98 tokens
+
+
 # ---------------------------------------------------------------- loss
 def _reference_loss(logits, ious, scores, gt):
     """A straightforward per-frame, per-object loop of spec §2."""

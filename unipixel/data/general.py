@@ -20,7 +20,7 @@ import numpy as np
 from .base import BaseDataset
 from .errors import DataError
 from .processor import Sample
-from .sampling import fps_indices
+from .sampling import fps_indices, sampled_fps
 
 ROLES = {"human": "user", "gpt": "assistant"}
 PLACEHOLDERS = ("<image>", "<video>")
@@ -109,6 +109,8 @@ class LlavaDataset(BaseDataset):
             indices = fps_indices(reader.num_frames, reader.fps, self.video_fps, max(self.sample_frames, 1))
             frames = reader.get(indices)
             meta.update(path=str(path), source="videogpt_plus_576k", frame_indices=indices.tolist())
+            # read as Qwen's video reader does: torch resize (D3), temporal step from the sampling rate (D4)
+            meta.update(llm_resize="torch", sample_fps=sampled_fps(len(indices), reader.num_frames, reader.fps))
             return Sample(rid, self.name, frames, conv, as_video=True, data_type="multimodal", meta=meta)
         meta["source"] = "llava_instruct_665k"
         return Sample(rid, self.name, None, conv, data_type="text", meta=meta)

@@ -24,6 +24,7 @@ from .errors import DataError
 from .io import load_json
 from .processor import Sample
 from .region import evaluation_only
+from .sampling import linspace_indices, qwen_frame_count, sampled_fps
 from .templates import BEST_OPTION_SUFFIX, MVBENCH_PRESEED, options_text
 
 # (task, json file, video folder under mvbench/video, "video" | "frame")
@@ -49,20 +50,6 @@ MVBENCH_TASKS = (
     ("Egocentric Navigation", "egocentric_navigation.json", "vlnqa", "video"),
     ("Counterfactual Inference", "counterfactual_inference.json", "clevrer/video_validation", "video"),
 )
-
-
-def qwen_frame_count(num_frames: int, video_fps: float | None, fps: float = 2.0, lo: int = 4, hi: int = 16) -> int:
-    """Qwen2.5-VL's frame count for a video: `duration * fps` clamped to [lo, hi] and to the video, floored to even."""
-    want = num_frames / video_fps * fps if video_fps else hi
-    count = min(max(want, lo), hi, num_frames)
-    return max(2 * math.floor(count / 2), min(num_frames, 2))
-
-
-def linspace_indices(start: int, end: int, count: int) -> np.ndarray:
-    """`count` indices from `start` to `end` inclusive, evenly spaced and rounded (first and last included)."""
-    if count <= 1:
-        return np.array([start])
-    return np.rint(np.linspace(start, end, count)).astype(np.int64)
 
 
 class MVBenchDataset(BaseDataset):
@@ -160,4 +147,7 @@ class MVBenchDataset(BaseDataset):
             "llm_frame_index": list(range(len(positions))),
             "pixel_budget": self.pixel_budget,
         }
+        if record["kind"] != "frame":  # a video file, read as Qwen's video reader does (D3, D4)
+            span = int(positions[-1] - positions[0] + 1)
+            meta.update(llm_resize="torch", sample_fps=sampled_fps(len(positions), span, reader.fps))
         return Sample(rid, self.name, frames, conv, as_video=True, data_type=self.data_type, meta=meta)

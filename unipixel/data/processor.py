@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from ..utils.masks import masks_to_token_grid
 
@@ -43,11 +44,29 @@ def smart_size(height: int, width: int, min_pixels: int, max_pixels: int, factor
     return smart_resize(height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels)
 
 
-def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """`(T, H, W, 3)` uint8 → `(T, 3, h, w)` uint8, bicubic with antialiasing."""
+LLM_RESIZES = ("pil", "torch")
+
+
+def resize_frames(frames: torch.Tensor, size: tuple[int, int], method: str = "pil") -> torch.Tensor:
+    """`(T, H, W, 3)` uint8 → `(T, 3, h, w)` uint8 for the LLM path, bicubic (D3 in docs/fidelity.md).
+
+    `method="pil"`: PIL's `Image.resize` (bicubic, 8-bit), what the released code applies to images and frame lists,
+    i.e. every segmentation, referring and region sample. `"torch"`: float bicubic with antialiasing, rounded to 8
+    bits, what it applies to frames decoded from a video file (Qwen's own video reader; general video QA, MVBench).
+    """
+    if method not in LLM_RESIZES:
+        raise ValueError(f"unknown LLM frame resize {method!r}; expected one of {LLM_RESIZES}")
+    height, width = (int(v) for v in size)
+    if tuple(frames.shape[1:3]) == (height, width):
+        return frames.permute(0, 3, 1, 2).contiguous()
+    if method == "pil":
+        array = frames.numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
+        resized = [
+            np.asarray(Image.fromarray(frame).resize((width, height), Image.Resampling.BICUBIC)) for frame in array
+        ]
+        return torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).contiguous()
     x = frames.permute(0, 3, 1, 2).float()
-    if tuple(x.shape[-2:]) != tuple(size):
-        x = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True)
+    x = F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
     return x.round().clamp(0, 255).to(torch.uint8)
 
 
@@ -84,6 +103,11 @@ class Sample:
         meta: free-form extras (paths, question type, ...). `meta["llm_frame_index"]`, when present, selects the
             frames shown to the LLM (evaluation: 16 uniform frames) while SAM 2 and `seg_masks` use all `frames`;
             `ref_prompts` frame indices and `refer_masks` then refer to those LLM frames.
+            Frames decoded from a video file the way Qwen's own video reader does (general video QA, MVBench,
+            Video-MME) carry `meta["llm_resize"] = "torch"` (D3) and `meta["sample_fps"]`, the rate at which the LLM
+            frames were sampled (frames taken / video duration); the video's temporal position step follows from it
+            (`second_per_grid_ts = temporal_patch_size / sample_fps`, D4). Frame lists and images (every segmentation,
+            referring and region sample) are resized with PIL and count as 2 fps, one second per temporal group.
     """
 
     id: str
@@ -216,8 +240,17 @@ class PixelProcessor:
         return {"input_ids": ids, "labels": labels, "mm_token_type_ids": mm_types}
 
     # ------------------------------------------------------------------ visuals
-    def visual_inputs(self, frames: torch.Tensor, as_video: bool = True, budget: tuple[int, int] | None = None):
-        """Qwen inputs of `(T, H, W, 3)` uint8 frames: pixel values, grid `(t, h, w)` and merged-token count."""
+    def visual_inputs(
+        self,
+        frames: torch.Tensor,
+        as_video: bool = True,
+        budget: tuple[int, int] | None = None,
+        resize: str = "pil",
+    ):
+        """Qwen inputs of `(T, H, W, 3)` uint8 frames: pixel values, grid `(t, h, w)` and merged-token count.
+
+        `resize` is the LLM frame resize (`resize_frames`): `"pil"` for images and frame lists, `"torch"` for frames
+        decoded from a video file."""
         num_frames, height, width = frames.shape[:3]
         if as_video:
             min_px, max_px = budget or pixel_budget(num_frames, self.target_frames, self.min_tokens, self.max_tokens)
@@ -228,7 +261,7 @@ class PixelProcessor:
             )
         factor = self.patch_size * self.merge_size
         size = smart_size(height, width, min_px, max_px, factor=factor)
-        resized = resize_frames(frames, size)
+        resized = resize_frames(frames, size, resize)
         if as_video:
             if resized.shape[0] % self.temporal_patch_size:
                 resized = torch.cat([resized, resized[-1:]], dim=0)
@@ -259,6 +292,20 @@ class PixelProcessor:
             return pixel_budget(num_frames, self.target_frames, min_tokens, max_tokens)
         return min_tokens * TOKENS_PER_GROUP, max_tokens * TOKENS_PER_GROUP
 
+    def seconds_per_group(self, sample: Sample) -> float:
+        """Seconds one temporal group of the LLM video spans: `temporal_patch_size / sample_fps` (D4).
+
+        `meta["sample_fps"]` is set by loaders that sample frames from a video file; frame lists count as 2 fps (the
+        released code's default), i.e. 1 second per group.
+        """
+        fps = sample.meta.get("sample_fps")
+        if fps is None:
+            return 1.0
+        fps = float(fps)
+        if not fps > 0:
+            raise ValueError(f"{sample.dataset}/{sample.id}: sample_fps must be positive, got {fps}")
+        return self.temporal_patch_size / fps
+
     def prompts_to_sam(self, prompts: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """Frame-pixel prompts `(P, 6)` → SAM input pixels (x scaled by S/W, y by S/H)."""
         prompts = torch.as_tensor(prompts, dtype=torch.float32).clone()
@@ -285,11 +332,14 @@ class PixelProcessor:
                 )
             llm_index = sample.meta.get("llm_frame_index")
             llm_frames = frames if llm_index is None else frames[torch.as_tensor(llm_index, dtype=torch.long)]
-            vis = self.visual_inputs(llm_frames, sample.as_video, self.sample_budget(sample, len(llm_frames)))
+            budget = self.sample_budget(sample, len(llm_frames))
+            vis = self.visual_inputs(llm_frames, sample.as_video, budget, sample.meta.get("llm_resize", "pil"))
             visual_tokens = vis["num_tokens"]
             key = "pixel_values_videos" if sample.as_video else "pixel_values"
             out[key] = vis["pixels"]
             out["video_grid_thw" if sample.as_video else "image_grid_thw"] = vis["grid_thw"]
+            if sample.as_video:
+                out["second_per_grid_ts"] = self.seconds_per_group(sample)
             out["frame_size"] = tuple(frames.shape[1:3])
         out.update(self.tokenize(sample.conversation, visual_tokens, kind, add_generation_prompt))
         ids = out["input_ids"]
@@ -364,8 +414,11 @@ class PixelProcessor:
                 batch[key] = torch.cat([item[key] for item in present])
                 batch[grid_key] = torch.stack([item[grid_key] for item in present])
         if "video_grid_thw" in batch:
-            # fps 2 with temporal patch 2: one second per temporal group, an integer on every transformers version
-            batch["second_per_grid_ts"] = torch.ones(len(batch["video_grid_thw"]))
+            # one entry per video, in batch order; frame lists count as 2 fps, i.e. 1 second per temporal group (D4)
+            videos = [item for item in items if "pixel_values_videos" in item]
+            batch["second_per_grid_ts"] = torch.tensor(
+                [float(item.get("second_per_grid_ts", 1.0)) for item in videos], dtype=torch.float32
+            )
         for key in ("ref_prompts", "refer_mask", "sam2_frames", "seg_masks"):
             if any(key in item for item in items):
                 batch[key] = [item.get(key) for item in items]

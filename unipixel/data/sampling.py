@@ -9,6 +9,7 @@ prompt coordinates are frame pixels `x` (column) and `y` (row), the convention o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -95,28 +96,48 @@ def sample_single_frame_mode(
     return force_index(sample_indices(num_frames, n, sample_type, rng), annotated_frame)
 
 
+def qwen_frame_count(num_frames: int, video_fps: float | None, fps: float = 2.0, lo: int = 4, hi: int = 16) -> int:
+    """Qwen2.5-VL's frame count for a video file (its `smart_nframes`), as the released code samples them (D6).
+
+    `duration * fps`, clamped to [lo, hi] and to the video's length, then floored to an even number (temporal pairs);
+    at least 2 frames when the video has them. Without a known frame rate, `hi` frames (at most the video's).
+    """
+    want = num_frames / video_fps * fps if video_fps else hi
+    count = min(max(want, lo), hi, num_frames)
+    return max(2 * math.floor(count / 2), min(num_frames, 2))
+
+
+def linspace_indices(start: int, end: int, count: int) -> np.ndarray:
+    """`count` indices from `start` to `end` inclusive, evenly spaced and rounded (first and last included)."""
+    if count <= 1:
+        return np.array([start])
+    return np.rint(np.linspace(start, end, count)).astype(np.int64)
+
+
+def sampled_fps(count: int, span_frames: int, video_fps: float | None) -> float | None:
+    """Rate of `count` frames sampled over `span_frames` frames of a `video_fps` video (Qwen's `sample_fps`), which
+    sets the LLM's temporal position step (D4); None without a frame rate."""
+    if not video_fps or span_frames <= 0:
+        return None
+    return count / span_frames * float(video_fps)
+
+
 def fps_indices(
     num_frames: int,
     video_fps: float | None,
     fps: float = 2.0,
     max_frames: int = 8,
-    min_frames: int = 2,
+    min_frames: int = 4,
     sample_type: str = "uniform",
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """Frames at about `fps` per second, at most `max_frames` (general video QA: 2 fps, <= 8 frames).
 
-    The count is `duration * fps` clamped to [min_frames, max_frames] (and to the video length), rounded to an even
-    number so Qwen's temporal pairs are full; the frames are then sampled with `sample_type` over the whole video.
-    Without a known frame rate, `max_frames` frames are taken.
+    The count is Qwen2.5-VL's (`qwen_frame_count`: `duration * fps` clamped to [min_frames, max_frames] and to the
+    video, floored to even), as the released code reads these videos (D6: a 2.9 s clip gives 4 frames, not 6). The
+    frames are then sampled with `sample_type` over the whole video (`uniform`: Qwen's rounded linspace).
     """
-    if video_fps and video_fps > 0:
-        want = num_frames / video_fps * fps
-    else:
-        want = max_frames
-    count = int(min(max(round(want), min_frames), max_frames, num_frames))
-    if count > 1 and count % 2:
-        count -= 1
+    count = qwen_frame_count(num_frames, video_fps, fps, min_frames, max_frames)
     return sample_indices(num_frames, max(count, 1), sample_type, rng)
 
 

@@ -27,9 +27,9 @@ import numpy as np
 
 from .base import BaseDataset
 from .errors import DataError
-from .mvbench import linspace_indices, qwen_frame_count
 from .processor import Sample
 from .region import evaluation_only
+from .sampling import linspace_indices, qwen_frame_count, sampled_fps
 from .templates import BEST_OPTION_SUFFIX, MVBENCH_PRESEED, options_text
 
 DURATIONS = ("short", "medium", "long")
@@ -161,5 +161,8 @@ class VideoMMEDataset(BaseDataset):
             "llm_frame_index": list(range(len(positions))),
             "pixel_budget": self.pixel_budget,
             "scale_pixel_budget": False,
+            # a video file, read as Qwen's video reader does (D3, D4 in docs/fidelity.md)
+            "llm_resize": "torch",
+            "sample_fps": sampled_fps(len(positions), reader.num_frames, reader.fps),
         }
         return Sample(rid, self.name, frames, conv, as_video=True, data_type=self.data_type, meta=meta)

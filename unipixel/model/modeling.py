@@ -18,6 +18,7 @@ Per-sample extra inputs (lists with one entry per batch row; `None` where a row 
 from __future__ import annotations
 
 import math
+import types
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ from transformers.vision_utils import get_vision_window_index
 from ..utils.masks import masks_to_token_grid
 from .configuration import PixelQwen2_5_VLConfig
 from .losses import mask_loss
+from .rope import mrope_position_ids, token_types
 from .sam2_adapter import PixelSAM2, PromptEncoder, build_sam2, rename_sam2_state_dict
 
 REF_POINT, REF_BOX = 0, 1
@@ -105,6 +107,48 @@ def _legacy_key_mapping() -> list:
     return rules
 
 
+def _pixel_get_rope_index(
+    inner,
+    input_ids: torch.Tensor,
+    mm_token_type_ids: torch.Tensor | None = None,
+    image_grid_thw: torch.Tensor | None = None,
+    video_grid_thw: torch.Tensor | None = None,
+    second_per_grid_ts: torch.Tensor | None = None,
+    attention_mask: torch.Tensor | None = None,
+    **kwargs,
+):
+    """`get_rope_index` of the inner Qwen2.5-VL model, by the config's `mrope_rule` (D4, see `unipixel.model.rope`).
+
+    Bound on the instance, so transformers' forward and generation call it wherever they need 3-D positions.
+    `mm_token_type_ids` is derived from the placeholder ids when missing.
+    """
+    cfg = inner.config
+    if mm_token_type_ids is None:
+        mm_token_type_ids = token_types(input_ids, cfg.image_token_id, cfg.video_token_id)
+    if getattr(cfg, "mrope_rule", "released") == "transformers":
+        return type(inner).get_rope_index(
+            inner,
+            input_ids,
+            mm_token_type_ids=mm_token_type_ids,
+            image_grid_thw=image_grid_thw,
+            video_grid_thw=video_grid_thw,
+            second_per_grid_ts=second_per_grid_ts,
+            attention_mask=attention_mask,
+            **kwargs,
+        )
+    vision = cfg.vision_config
+    return mrope_position_ids(
+        input_ids,
+        mm_token_type_ids,
+        image_grid_thw,
+        video_grid_thw,
+        second_per_grid_ts,
+        attention_mask,
+        vision.spatial_merge_size,
+        vision.tokens_per_second,
+    )
+
+
 class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
     config_class = PixelQwen2_5_VLConfig
     config: PixelQwen2_5_VLConfig
@@ -118,6 +162,7 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
             self._build_pixel_modules(config)
         self._prenorm = []
         self._capture_all_steps = False
+        self.model.get_rope_index = types.MethodType(_pixel_get_rope_index, self.model)
         self.model.language_model.norm.register_forward_pre_hook(self._capture_prenorm)
         self.post_init()
         if self.has_pixel_modules and not self.seg_head[1].weight.is_meta:
