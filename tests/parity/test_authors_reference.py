@@ -212,6 +212,10 @@ def test_training_losses_and_gradient_norms(ref, rope_grad):
             bad.append(f"{name}: {got:.6g} vs {norm:.6g}")
     assert not bad, f"{len(bad)} gradient norms differ: {bad[:10]}"
     other = data["grad_norm_authors_default" if rope_grad else "grad_norm_authors_with_rope_grad"]
+    # parameters that get no gradient at all in the authors' default (the rotated q path): none here either
+    for name in set(other) - set(reference):
+        grad = params[name].grad
+        assert grad is None or grad.abs().max().item() == 0.0, f"{name} has a gradient the authors' code does not give"
     tpos = params["sam2.maskmem_tpos_enc"].grad
     assert (tpos is not None and tpos.norm().item() > 0) == rope_grad
     assert (other["sam2.maskmem_tpos_enc"] > 0) != rope_grad
