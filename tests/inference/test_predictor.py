@@ -258,13 +258,14 @@ def test_bad_prompts_are_named(predictor, prompt, match):
         predictor.predict(random_frames(3, HEIGHT, WIDTH), "What is [0]?", [prompt])
 
 
-def test_mask_below_one_visual_token_is_refused(predictor):
-    """A mask that bilinear resizing to the Qwen frame loses entirely gets a clear error, not an assertion."""
+def test_one_pixel_mask_keeps_its_visual_token(predictor):
+    """D5: the token grid is downsampled with antialiasing (as the released code), so a one-pixel mask on a row that
+    plain bilinear resizing to 392 px skips still reaches its `<|mem|>` token instead of vanishing."""
     big = random_frames(1, 900, 1200)
     tiny = np.zeros((900, 1200), dtype=bool)
-    tiny[445, 601] = True  # row 445 falls between the rows bilinear resizing to 392 px samples
-    with pytest.raises(ValueError, match=r"visual prompt 0 \(mask\) covers no visual token"):
-        predictor.predict(big, "What is [0]?", [VisualPrompt.mask(tiny)])
+    tiny[445, 601] = True  # row 445 falls between the rows plain bilinear resizing to 392 px samples
+    result = predictor.predict(big, "What is [0]?", [VisualPrompt.mask(tiny)], max_new_tokens=2)
+    assert result.text is not None
 
 
 # ------------------------------------------------------------------------------------------------ batching, frames
