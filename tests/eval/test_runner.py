@@ -91,3 +91,47 @@ def test_checkpoint_mismatch_refused(toy_root, predictor, tmp_path):
     run_predictions(evaluator, predictor, tmp_path, limit=1, info={"checkpoint": "a"}, progress=False)
     with pytest.raises(RuntimeError, match="holds predictions of checkpoint a"):
         run_predictions(evaluator, predictor, tmp_path, limit=1, info={"checkpoint": "b"}, progress=False)
+
+
+def test_unknown_split_is_an_error_listing_the_valid_ones(toy_root, predictor, tmp_path):
+    evaluator = ImageSegEvaluator("vall", "refcoco", root=str(toy_root), max_new_tokens=2)
+    with pytest.raises(ValueError, match=r"refcoco has no split 'vall'; valid splits of refcoco: val, testA, testB"):
+        run_predictions(evaluator, predictor, tmp_path, limit=2, progress=False)
+    with pytest.raises(ValueError, match="no split 'vall'"):
+        score_predictions(evaluator, tmp_path)
+    assert not list(tmp_path.rglob("results.json")) and not list(tmp_path.rglob("*.jsonl"))
+
+
+def test_empty_benchmark_is_an_error(predictor, tmp_path):
+    class Empty(ImageSegEvaluator):
+        def build_dataset(self):
+            return []
+
+    evaluator = Empty("testB", "refcoco", root=str(tmp_path / "data"))
+    with pytest.raises(ValueError, match=r"refcoco/testB: no samples under the data root .*valid splits of refcoco"):
+        run_predictions(evaluator, predictor, tmp_path / "out", progress=False)
+    with pytest.raises(ValueError, match="no samples"):
+        score_predictions(evaluator, tmp_path / "out")
+    assert not (tmp_path / "out" / "refcoco" / "testB" / "results.json").exists()
+
+
+def test_every_benchmark_config_lists_its_evaluator_splits():
+    """The `Splits:` header of each configs/benchmark YAML (what scripts/eval_all.sh runs) is the evaluator's list."""
+    import re
+
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    from tests.conftest import REPO
+
+    for path in sorted((REPO / "configs" / "benchmark").glob("*.yaml")):
+        header = path.read_text().splitlines()[0]  # read as scripts/eval_all.sh reads it
+        listed = re.sub(r"\([^)]*\)", "", re.search(r"Splits?: *(.*)", header).group(1)).replace(",", " ").split()
+        cfg = OmegaConf.load(path)
+        cls = get_class(cfg._target_)
+        splits = getattr(cls, "splits", ())
+        if cls is ImageSegEvaluator:
+            from unipixel.eval.benchmarks.image_seg import SPLITS
+
+            splits = SPLITS[cfg.dataset]
+        assert list(splits) == listed, path.name

@@ -121,3 +121,50 @@ def test_paper_numbers_cover_every_benchmark():
             f3, f7 = published[key[:-1] + "F"]
             jf3, jf7 = published[key[:-1] + "J&F"]
             assert abs((j3 + f3) / 2 - jf3) <= 0.051 and abs((j7 + f7) / 2 - jf7) <= 0.051, key
+
+
+def write_run(folder: Path, benchmark: str, split: str, metrics: dict, limit=None, scored=10, expected=10, total=10):
+    """A results.json as the runner writes it, with the run's limit and sample counts."""
+    path = folder / benchmark / split / "results.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    content = {
+        "metrics": {f"{benchmark}/{split}/{k}": v for k, v in metrics.items()},
+        "num_samples": scored,
+        "num_expected": expected,
+        "num_in_split": total,
+        "run": {"limit": limit},
+    }
+    path.write_text(json.dumps(content))
+
+
+def test_partial_runs_are_marked_and_get_no_difference(tmp_path, capsys):
+    write_run(tmp_path, "refcoco", "val", {"cIoU": 0.75}, limit=5, scored=5, expected=5, total=1500)
+    write_run(tmp_path, "refcoco+", "val", {"cIoU": 0.70}, scored=140, expected=150, total=150)
+    write_run(tmp_path, "refcocog", "val", {"cIoU": 0.72}, scored=150, expected=150, total=150)
+    spec = importlib.util.spec_from_file_location("make_tables", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main([str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    markdown = captured.out
+    assert line_of(markdown, "RefCOCO", "val", "cIoU") == "| RefCOCO | val | cIoU | 75.0† | 80.5 | – | 80.8 | – |"
+    assert line_of(markdown, "RefCOCO+", "val", "cIoU").startswith("| RefCOCO+ | val | cIoU | 70.0† | ")
+    assert "| RefCOCOg | val | cIoU | 72.0 | " in markdown and "72.0†" not in markdown  # a complete run
+    assert (
+        "† partial run, not comparable with the published numbers (no difference shown): RefCOCO val: limit=5, 5 of "
+        "1500 samples; RefCOCO+ val: 140 of 150 expected samples scored (missing predictions)." in markdown
+    )
+    assert "partial runs, marked †" in captured.err
+    latex = (tmp_path / "results_table.tex").read_text()
+    assert r"RefCOCO & val & cIoU & 75.0$^\dagger$ & 80.5 & -- & 80.8 & -- \\" in latex
+    assert r"\par\footnotesize $^\dagger$ partial run" in latex
+
+
+def test_counts_are_printed_as_counts(tmp_path):
+    write_run(tmp_path, "mevis", "valid_u", {"J&F": 0.5, "motion/num_expressions": 2, "num_videos": 3})
+    results, _ = collect_results(tmp_path)
+    markdown = render_markdown(table_rows(results, all_metrics=True))
+    assert line_of(markdown, "MeViS", "valid_u", "motion/num_expressions") == (
+        "| MeViS | valid_u | motion/num_expressions | 2 | – | – | – | – |"
+    )
+    assert line_of(markdown, "MeViS", "valid_u", "num_videos") == "| MeViS | valid_u | num_videos | 3 | – | – | – | – |"

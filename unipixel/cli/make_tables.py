@@ -4,8 +4,9 @@
     python tools/make_tables.py outputs/eval --all --out-md table.md --out-tex table.tex
 
 Our numbers stand beside the published UniPixel-3B / 7B ones (`unipixel/eval/paper_numbers.py`) with the differences
-(ours minus published); percentages except VideoRefer-Bench-D (0-5 judge score); missing values are "–". `--all` adds
-every other metric found (per question type, per task, ...).
+(ours minus published); percentages except VideoRefer-Bench-D (0-5 judge score), counts as counts; missing values are
+"–". A partial run (`limit=N`, or scored with missing predictions) is marked "†", gets no difference and a note under
+the table. `--all` adds every other metric found (per question type, per task, ...). Installed as `unipixel-tables`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from unipixel.eval.tables import collect_results, render_latex, render_markdown, table_rows
+from unipixel.eval.tables import PARTIAL, collect_results, partial_runs, render_latex, render_markdown, table_rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.folder.is_dir():
         parser.error(f"no such folder: {args.folder}")
     results, sources = collect_results(args.folder)
-    rows = table_rows(results, all_metrics=args.all)
+    partial = partial_runs(args.folder)
+    rows = table_rows(results, all_metrics=args.all, partial=partial)
     markdown, latex = render_markdown(rows), render_latex(rows)
     out_md = args.out_md or args.folder / "results_table.md"
     out_tex = args.out_tex or args.folder / "results_table.tex"
@@ -37,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{len(set(sources.values()))} results files, {len(results)} metrics -> {out_md}, {out_tex}", file=sys.stderr
     )
+    if partial:
+        shown = ", ".join(f"{key} ({note})" for key, note in sorted(partial.items()))
+        print(f"partial runs, marked {PARTIAL} and without differences: {shown}", file=sys.stderr)
     return 0
 
 

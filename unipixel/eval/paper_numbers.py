@@ -85,12 +85,18 @@ ROWS: tuple[PaperRow, ...] = (
 
 # benchmarks whose results are already in the printed units (not fractions)
 SCORE_BENCHMARKS = frozenset({"videorefer_bench_d"})
-# metric names that are counts, printed as they are
+# metric names that are counts, printed as they are (besides every `num_*` name)
 COUNT_METRICS = frozenset({"n", "num_objects"})
+
+
+def is_count(metric: str) -> bool:
+    """Whether a metric (`split/name`, or a name) is a count: `n`, `num_objects`, `num_expressions`, `num_videos`..."""
+    name = metric.rsplit("/", 1)[-1]
+    return name in COUNT_METRICS or name.startswith("num_")
 
 
 def display_scale(benchmark: str, metric: str) -> float:
     """Factor from a `results.json` value to the printed units (100 for fractions shown as percentages)."""
-    if benchmark in SCORE_BENCHMARKS or metric.rsplit("/", 1)[-1] in COUNT_METRICS:
+    if benchmark in SCORE_BENCHMARKS or is_count(metric):
         return 1.0
     return 100.0

@@ -75,6 +75,7 @@ class Evaluator:
     """
 
     benchmark = "base"
+    splits: tuple[str, ...] = ()  # the benchmark's splits; another one is an error naming these
 
     def __init__(self, split: str, root: str = "data", **options):
         self.split = split
@@ -90,6 +91,19 @@ class Evaluator:
 
     def build_dataset(self):
         raise NotImplementedError
+
+    def check(self) -> None:
+        """A split the benchmark does not have, or a benchmark without samples, is a `ValueError` naming the valid
+        splits and the data root (instead of predicting nothing and scoring NaN)."""
+        valid = f"valid splits of {self.benchmark}: {', '.join(self.splits)}" if self.splits else ""
+        if self.splits and self.split not in self.splits:
+            raise ValueError(f"{self.benchmark} has no split {self.split!r}; {valid}")
+        if len(self) == 0:
+            raise ValueError(
+                f"{self.result_prefix}: no samples under the data root {self.root!r}"
+                + (f" ({valid})" if valid else "")
+                + "; check data_root and the data layout (docs/data.md)"
+            )
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -174,6 +188,7 @@ def run_predictions(
     """
     if not 0 <= shard < num_shards:
         raise ValueError(f"shard {shard} outside 0..{num_shards - 1}")
+    evaluator.check()
     folder = prediction_dir(out_dir, evaluator)
     folder.mkdir(parents=True, exist_ok=True)
     done = load_predictions(folder)
@@ -226,6 +241,7 @@ def write_run_info(folder: Path, evaluator: Evaluator, info: dict | None, **extr
 # ------------------------------------------------------------------------------------------------ scoring
 def score_predictions(evaluator: Evaluator, out_dir: str | Path, allow_partial: bool = False) -> dict:
     """Score every shard's predictions (CPU only, re-runnable); writes and returns `results.json`'s content."""
+    evaluator.check()
     folder = prediction_dir(out_dir, evaluator)
     records = load_predictions(folder)
     run_info = json.loads((folder / "run_info.json").read_text()) if (folder / "run_info.json").exists() else {}
@@ -243,6 +259,7 @@ def score_predictions(evaluator: Evaluator, out_dir: str | Path, allow_partial: 
         "metrics": {f"{evaluator.result_prefix}/{name}": value for name, value in metrics.items()},
         "num_samples": len(records),
         "num_expected": len(expected),
+        "num_in_split": len(evaluator),
         "run": run_info,
         "scored_with": code_version(),
     }

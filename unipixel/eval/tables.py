@@ -4,7 +4,11 @@
 
 `collect_results` merges the metrics of every `results.json` under a folder; `table_rows` lines them up with
 `unipixel.eval.paper_numbers.ROWS` (ours in the printed units, the published values, and ours minus each); the two
-renderers write markdown and LaTeX (booktabs). A value that is missing is shown as "–".
+renderers write markdown and LaTeX (booktabs). A value that is missing is shown as "–"; counts are printed as counts.
+
+A partial run (`limit=N`, or scored with `allow_partial` while samples were missing) is not comparable with a
+published number: `partial_runs` finds them, its values are marked "†", their differences are left out ("–"), and a
+note under the table says what each covers.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .paper_numbers import BENCHMARK_NAMES, ROWS, SCORE_BENCHMARKS, PaperRow, display_scale
+from .paper_numbers import BENCHMARK_NAMES, ROWS, SCORE_BENCHMARKS, PaperRow, display_scale, is_count
 
 MISSING = "–"
+PARTIAL = "†"
 
 
 def collect_results(folder: str | Path) -> tuple[dict[str, float], dict[str, Path]]:
@@ -43,6 +48,37 @@ def collect_results(folder: str | Path) -> tuple[dict[str, float], dict[str, Pat
     return metrics, sources
 
 
+def partial_note(content: dict) -> str | None:
+    """What a `results.json` covers when it is not the whole split (None when it is): the sample limit of a smoke run
+    and/or the samples scored out of those expected."""
+    run = content.get("run") or {}
+    scored, expected = content.get("num_samples"), content.get("num_expected")
+    total = content.get("num_in_split")
+    parts = []
+    if run.get("limit") is not None:
+        parts.append(f"limit={run['limit']}")
+    if scored is not None and expected is not None and scored < expected:
+        parts.append(f"{scored} of {expected} expected samples scored (missing predictions)")
+    elif scored is not None and total is not None and scored < total:
+        parts.append(f"{scored} of {total} samples")
+    elif run.get("limit") is not None and scored is not None:
+        parts.append(f"{scored} samples")
+    return ", ".join(parts) or None
+
+
+def partial_runs(folder: str | Path) -> dict[str, str]:
+    """`benchmark/split` → what it covers, for every `results.json` under `folder` that is a partial run."""
+    notes = {}
+    for path in sorted(Path(folder).rglob("results.json")):
+        content = json.loads(path.read_text())
+        note = partial_note(content)
+        if note:
+            for key in content.get("metrics", {}):
+                benchmark, split, _ = key.split("/", 2)
+                notes[f"{benchmark}/{split}"] = note
+    return notes
+
+
 @dataclass
 class TableRow:
     benchmark: str
@@ -52,14 +88,19 @@ class TableRow:
     uni_3b: float | None
     uni_7b: float | None
     decimals: int
+    partial: str | None = None  # what a partial run covers (see `partial_note`); None: the whole split
 
     @property
     def delta_3b(self) -> float | None:
-        return None if self.ours is None or self.uni_3b is None else self.ours - self.uni_3b
+        if self.partial or self.ours is None or self.uni_3b is None:
+            return None
+        return self.ours - self.uni_3b
 
     @property
     def delta_7b(self) -> float | None:
-        return None if self.ours is None or self.uni_7b is None else self.ours - self.uni_7b
+        if self.partial or self.ours is None or self.uni_7b is None:
+            return None
+        return self.ours - self.uni_7b
 
 
 def _split_metric(metric: str) -> tuple[str, str]:
@@ -68,10 +109,15 @@ def _split_metric(metric: str) -> tuple[str, str]:
 
 
 def table_rows(
-    results: dict[str, float], rows: tuple[PaperRow, ...] = ROWS, all_metrics: bool = False
+    results: dict[str, float],
+    rows: tuple[PaperRow, ...] = ROWS,
+    all_metrics: bool = False,
+    partial: dict[str, str] | None = None,
 ) -> list[TableRow]:
     """One `TableRow` per paper row (ours from `results`, scaled to the printed units); with `all_metrics`, every
-    other result key too (after the paper rows of its benchmark, or at the end for unknown benchmarks)."""
+    other result key too (after the paper rows of its benchmark, or at the end for unknown benchmarks). `partial`
+    (`partial_runs`) marks the rows of partial runs."""
+    partial = partial or {}
     entries = [(r.benchmark, r.metric, r.uni_3b, r.uni_7b) for r in rows]
     if all_metrics:
         known = {f"{b}/{m}" for b, m, _, _ in entries}
@@ -89,8 +135,9 @@ def table_rows(
         scale = display_scale(benchmark, metric)
         ours = None if value is None else value * scale
         split, name = _split_metric(metric)
-        decimals = 2 if benchmark in SCORE_BENCHMARKS else (0 if scale == 1.0 else 1)
-        out.append(TableRow(benchmark, split, name, ours, uni_3b, uni_7b, decimals))
+        decimals = 0 if is_count(metric) else (2 if benchmark in SCORE_BENCHMARKS else 1)
+        note = partial.get(f"{benchmark}/{split}") if ours is not None else None
+        out.append(TableRow(benchmark, split, name, ours, uni_3b, uni_7b, decimals, note))
     return out
 
 
@@ -110,12 +157,23 @@ def _cells(row: TableRow) -> list[str]:
         BENCHMARK_NAMES.get(row.benchmark, row.benchmark),
         row.split,
         row.metric,
-        _number(row.ours, d),
+        _number(row.ours, d) + (PARTIAL if row.partial else ""),
         _number(row.uni_3b, d),
         _number(row.delta_3b, d, signed=True),
         _number(row.uni_7b, d),
         _number(row.delta_7b, d, signed=True),
     ]
+
+
+def partial_footnote(rows: list[TableRow]) -> list[str]:
+    """One line per partial run shown in the table (empty when there is none)."""
+    notes = dict.fromkeys(
+        f"{BENCHMARK_NAMES.get(r.benchmark, r.benchmark)} {r.split}: {r.partial}" for r in rows if r.partial
+    )
+    if not notes:
+        return []
+    head = f"{PARTIAL} partial run, not comparable with the published numbers (no difference shown): "
+    return [head + "; ".join(notes) + "."]
 
 
 def render_markdown(rows: list[TableRow]) -> str:
@@ -124,6 +182,9 @@ def render_markdown(rows: list[TableRow]) -> str:
     for row in rows:
         cells = [c.replace("|", "\\|") for c in _cells(row)]
         lines.append("| " + " | ".join(cells) + " |")
+    footnote = partial_footnote(rows)
+    if footnote:
+        lines += ["", *footnote]
     return "\n".join(lines) + "\n"
 
 
@@ -132,7 +193,8 @@ _LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$", "{
 
 def _latex(text: str) -> str:
     text = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
-    return text.replace("−", "$-$").replace("–", "--").replace("Δ", r"$\Delta$")
+    text = text.replace("−", "$-$").replace("–", "--").replace("Δ", r"$\Delta$")
+    return text.replace(PARTIAL, r"$^\dagger$")
 
 
 def render_latex(rows: list[TableRow]) -> str:
@@ -146,4 +208,5 @@ def render_latex(rows: list[TableRow]) -> str:
         previous = row.benchmark
         lines.append(" & ".join(_latex(c) for c in _cells(row)) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [r"\par\footnotesize " + _latex(line) for line in partial_footnote(rows)]
     return "\n".join(lines) + "\n"

@@ -27,6 +27,7 @@ class GroundMoReEvaluator(VideoSegEvaluator):
     """Args: split (`test`); eval_frames (20, SAM 2 frames per clip); and the `VideoSegEvaluator` arguments."""
 
     benchmark = "groundmore"
+    splits = ("test",)
     data_key = "groundmore"
 
     def __init__(self, split: str = "test", eval_frames: int = 20, **kwargs):

@@ -13,15 +13,24 @@ import numpy as np
 from ..metrics import IoUAccumulator
 from ..runner import Evaluator, decode_masks, encode_masks
 
+# the evaluation splits of each image benchmark (RefCOCOg: the umd splits)
+SPLITS = {
+    "refcoco": ("val", "testA", "testB"),
+    "refcoco+": ("val", "testA", "testB"),
+    "refcocog": ("val", "test"),
+    "reason_seg": ("val", "test"),
+}
+
 
 class ImageSegEvaluator(Evaluator):
-    """Args: split (`val`, `testA`, `testB`, `test`); dataset: the data key (`refcoco`, `refcoco+`, `refcocog`,
-    `reason_seg`); root: the data folder; max_new_tokens."""
+    """Args: split (`SPLITS`: `val`, `testA`, `testB`, `test`); dataset: the data key (`refcoco`, `refcoco+`,
+    `refcocog`, `reason_seg`); root: the data folder; max_new_tokens."""
 
     def __init__(self, split: str, dataset: str = "refcoco", root: str = "data", max_new_tokens: int = 512, **options):
         super().__init__(split, root, dataset=dataset, max_new_tokens=max_new_tokens, **options)
         self.benchmark = dataset
         self.data_key = dataset
+        self.splits = SPLITS.get(dataset, ())
         self.max_new_tokens = max_new_tokens
 
     def build_dataset(self):

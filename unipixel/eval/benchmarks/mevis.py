@@ -18,6 +18,7 @@ class MeViSEvaluator(VideoSegEvaluator):
     """Args: split (`valid_u` or `valid`) and the `VideoSegEvaluator` arguments."""
 
     benchmark = "mevis"
+    splits = ("valid_u", "valid")
     data_key = "mevis"
 
     def __init__(self, split: str = "valid_u", **kwargs):

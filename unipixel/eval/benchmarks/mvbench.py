@@ -25,6 +25,7 @@ class MVBenchEvaluator(Evaluator):
     (False: the protocol's flat 128-256 tokens per frame)."""
 
     benchmark = "mvbench"
+    splits = ("test",)
 
     def __init__(
         self,

@@ -34,6 +34,7 @@ class PixelQAEvaluator(Evaluator):
     original's letter parsing."""
 
     benchmark = "pixelqa"
+    splits = ("point", "box", "mix")
 
     def __init__(
         self, split: str = "point", root: str = "data", max_new_tokens: int = 512, lenient: bool = False, **options

@@ -24,6 +24,7 @@ class RefDAVIS17Evaluator(VideoSegEvaluator):
     and the `VideoSegEvaluator` arguments."""
 
     benchmark = "ref_davis17"
+    splits = ("valid",)
     data_key = "ref_davis17"
 
     def __init__(self, split: str = "valid", mask_order: str = "json", mask_source: str = "pkl", **kwargs):

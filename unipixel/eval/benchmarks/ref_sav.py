@@ -17,6 +17,7 @@ class RefSAVEvaluator(VideoSegEvaluator):
     `VideoSegEvaluator` arguments."""
 
     benchmark = "ref_sav"
+    splits = ("valid",)
     data_key = "ref_sav_eval"
 
     def __init__(self, split: str = "valid", **kwargs):

@@ -18,6 +18,7 @@ class RefYouTubeVOSEvaluator(VideoSegEvaluator):
     """Args: split (`valid`) and the `VideoSegEvaluator` arguments."""
 
     benchmark = "ref_youtube_vos"
+    splits = ("valid",)
     data_key = "ref_youtube_vos"
 
     def __init__(self, split: str = "valid", **kwargs):

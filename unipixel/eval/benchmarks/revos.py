@@ -32,6 +32,7 @@ class ReVOSEvaluator(VideoSegEvaluator):
     """Args: split (`valid`) and the `VideoSegEvaluator` arguments."""
 
     benchmark = "revos"
+    splits = ("valid",)
     data_key = "revos"
 
     def __init__(self, split: str = "valid", **kwargs):

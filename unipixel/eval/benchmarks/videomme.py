@@ -23,6 +23,7 @@ class VideoMMEEvaluator(Evaluator):
     max_new_tokens; lenient: the original's letter parsing."""
 
     benchmark = "videomme"
+    splits = SPLITS
 
     def __init__(
         self,

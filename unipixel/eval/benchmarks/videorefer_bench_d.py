@@ -70,6 +70,7 @@ class VideoReferBenchDEvaluator(Evaluator):
     judge_timeout, judge_retries, judge_backoff, judge_workers: the judge's request settings (see `JudgeClient`)."""
 
     benchmark = "videorefer_bench_d"
+    splits = ("single", "multi")
 
     def __init__(
         self,

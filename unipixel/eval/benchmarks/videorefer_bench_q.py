@@ -84,6 +84,7 @@ class VideoReferBenchQEvaluator(Evaluator):
     original's letter parsing instead of the strict one."""
 
     benchmark = "videorefer_bench_q"
+    splits = ("single", "multi")
     data_key = "videorefer_bench_q"
 
     def __init__(
