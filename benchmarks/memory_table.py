@@ -1,7 +1,13 @@
 """Training memory per GPU for UniPixel-3B / 7B, stages 1-3, under each GPU hardware preset, from parameter counts.
 
-    python benchmarks/memory_table.py                      # markdown tables (about 30 s on a CPU)
+    python benchmarks/memory_table.py                      # markdown tables (about a minute on a CPU)
     python benchmarks/memory_table.py --world 8 --json memory.json
+
+Two tables: the ZeRO presets (`gpu`, `zero2`, `zero2_offload`, `zero3`) on the release's workload over `--world`
+GPUs, and the card presets (`gpu24gb`, `gpu48gb`, `gpu80gb`): each stage of each model with the settings the
+composed training config gives it under that preset (its DeepSpeed JSON, frames per clip, objects with the mask
+loss, gradient checkpointing, LoRA), on the number of GPUs the preset states (`card.gpus`), against its card's
+memory less `CARD_MARGIN`.
 
 Nothing here needs a GPU or weights. What is computed, and from what:
 
@@ -57,8 +63,11 @@ GIB = 2**30
 STAGES = ("stage1", "stage2", "stage3")
 SIZES = ("3b", "7b")
 CAPACITIES_GB = (24, 48, 80)
-# Fastest first: plain DDP, then ZeRO-2, optimizer offload, ZeRO-3, ZeRO-3 with everything offloaded.
-PRESET_ORDER = ("gpu", "zero2", "zero2_offload", "zero3", "gpu24gb")
+# Fastest first: plain DDP, then ZeRO-2, optimizer offload, ZeRO-3.
+PRESET_ORDER = ("gpu", "zero2", "zero2_offload", "zero3")
+# Presets sized for one card each (`card:` in their YAML); their stage-3 settings differ from the release's.
+CARD_PRESETS = ("gpu24gb", "gpu48gb", "gpu80gb")
+CARD_MARGIN = 0.10  # a card preset must be estimated at most (1 - margin) x the card's memory
 FP32_MODULES = ("sam2", "ref_encoder", "tem_pe")
 CONTEXT_OVERHEAD = 1 * GIB
 
@@ -72,12 +81,26 @@ class Preset:
     zero: int  # 0 = plain DDP
     offload_optimizer: bool
     offload_params: bool
-    world: int  # GPUs the estimate assumes (the 24 GB preset is meant for one GPU)
+    world: int  # GPUs the estimate assumes (a card preset: its `card.gpus`)
     allgather_bucket: float = 5e8
+    card_gb: float | None = None  # the card a card preset is sized for
+
+
+def deepspeed_preset(name: str, deepspeed: str | None, world: int, card_gb: float | None = None) -> Preset:
+    """A `Preset` from a DeepSpeed JSON path (relative to the repository; None: plain DDP)."""
+    zero, off_opt, off_par, bucket = 0, False, False, 5e8
+    if deepspeed:
+        ds = json.loads((REPO / deepspeed).read_text())["zero_optimization"]
+        zero = int(ds["stage"])
+        off_opt = ds.get("offload_optimizer", {}).get("device") == "cpu"
+        off_par = ds.get("offload_param", {}).get("device") == "cpu"
+        bucket = float(ds.get("allgather_bucket_size", 5e8))
+    return Preset(name, zero, off_opt, off_par, world, bucket, card_gb)
 
 
 def load_presets(world: int = 8) -> dict[str, Preset]:
-    """Every GPU preset in `configs/hardware/` with its DeepSpeed JSON read (the CPU preset is skipped)."""
+    """Every GPU preset in `configs/hardware/` with its DeepSpeed JSON read (the CPU preset is skipped); a card
+    preset is estimated on its `card.gpus` GPUs, the others on `world`."""
     presets = {}
     for path in sorted((REPO / "configs" / "hardware").glob("*.yaml")):
         cfg = OmegaConf.load(path)
@@ -86,14 +109,13 @@ def load_presets(world: int = 8) -> dict[str, Preset]:
                 cfg = OmegaConf.merge(OmegaConf.load(path.parent / f"{parent}.yaml"), cfg)
         if cfg.get("use_cpu"):
             continue
-        zero, off_opt, off_par, bucket = 0, False, False, 5e8
-        if cfg.get("deepspeed"):
-            ds = json.loads((REPO / cfg.deepspeed).read_text())["zero_optimization"]
-            zero = int(ds["stage"])
-            off_opt = ds.get("offload_optimizer", {}).get("device") == "cpu"
-            off_par = ds.get("offload_param", {}).get("device") == "cpu"
-            bucket = float(ds.get("allgather_bucket_size", 5e8))
-        presets[path.stem] = Preset(path.stem, zero, off_opt, off_par, 1 if path.stem == "gpu24gb" else world, bucket)
+        card = cfg.get("card")
+        presets[path.stem] = deepspeed_preset(
+            path.stem,
+            cfg.get("deepspeed"),
+            int(card.gpus) if card else world,
+            float(card.memory_gb) if card else None,
+        )
     return presets
 
 
@@ -275,20 +297,26 @@ def layer_working_set(tokens: int, d: int, d_kv: int, d_ff: int) -> float:
     return tokens * (14 * d + 2 * d_kv + 4 * d_ff) * 2
 
 
-def activation_bytes(counts: ModelCounts, stage: str, work: Workload, sam2: Sam2Activations | None) -> dict[str, float]:
-    """Activation terms of one stage (see the module docstring)."""
+def activation_bytes(
+    counts: ModelCounts, stage: str, work: Workload, sam2: Sam2Activations | None, checkpointing: bool = True
+) -> dict[str, float]:
+    """Activation terms of one stage (see the module docstring). Without gradient checkpointing every LLM (ViT)
+    layer keeps its whole working set instead of one checkpoint per layer plus one layer recomputed."""
+
+    def stack(layers: int, tokens: int, d: int, d_kv: int, d_ff: int) -> float:
+        working = layer_working_set(tokens, d, d_kv, d_ff)
+        return layers * tokens * d * 2 + working if checkpointing else layers * working
+
     dm = counts.dims
     t, p = work.tokens, work.patches
     out = {
-        "llm": dm["layers"] * t * dm["d"] * 2 + layer_working_set(t, dm["d"], dm["d_kv"], dm["d_ff"]),
+        "llm": stack(dm["layers"], t, dm["d"], dm["d_kv"], dm["d_ff"]),
         "logits": t * dm["vocab"] * 10,
         "vit": 0.0,
         "sam2": 0.0,
     }
     if stage == "stage3":
-        out["vit"] = dm["vit_layers"] * p * dm["vit_d"] * 2 + layer_working_set(
-            p, dm["vit_d"], dm["vit_d"], dm["vit_ff"]
-        )
+        out["vit"] = stack(dm["vit_layers"], p, dm["vit_d"], dm["vit_d"], dm["vit_ff"])
     objects = work.sam2_objects.get(stage, 0)
     if objects and sam2 is not None:
         out["sam2"] = sam2.bytes(work.sam2_frames, objects, trained=stage == "stage3") + 2 * counts.sam2
@@ -345,7 +373,7 @@ def build_table(
 ):
     """Rows of the table: one per (size, stage) with each preset's total and the fastest preset per capacity."""
     work = work or Workload()
-    presets = load_presets(world)
+    presets = {n: p for n, p in load_presets(world).items() if n in PRESET_ORDER}
     stages = load_stages()
     rows = []
     for size in sizes:
@@ -392,13 +420,154 @@ def render(rows: list[dict], presets: dict[str, Preset]) -> str:
         vals = [z["weights"], z["grads"], z["optimizer"], a["llm"], a["logits"], a["vit"], a["sam2"], z["overhead"]]
         vals.append(z["total"])
         lines.append(f"| {r['model']} | {r['stage']} | " + " | ".join(f"{v / GIB:.1f}" for v in vals) + " |")
-    world = {p.world for n, p in presets.items() if n != "gpu24gb"}
+    world = {p.world for p in presets.values()}
     lines.append("")
-    lines.append(f"World size {sorted(world)} GPUs (gpu24gb: 1 GPU). GiB = 2^30 bytes; capacities in GB = 1e9 bytes.")
+    lines.append(f"World size {sorted(world)} GPUs. GiB = 2^30 bytes; capacities in GB = 1e9 bytes.")
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
+# ---------------------------------------------------------------------------------------------------------- cards
+def compose_training(size: str, hardware: str, overrides: list[str] | tuple = ()):
+    """The training config `python -m unipixel.train experiment=unipixel_<size> hardware=<hardware> ...` composes."""
+    from hydra import compose, initialize_config_dir
+
+    import unipixel.model  # noqa: F401  (imports sam2 first: its Hydra state must not leak into ours)
+
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        return compose(
+            config_name="train", overrides=[f"experiment=unipixel_{size}", f"hardware={hardware}", *overrides]
+        )
+
+
+@dataclass
+class StagePlan:
+    """What one stage of a composed training config runs, reduced to what decides memory."""
+
+    preset: Preset  # ZeRO stage and offload of the stage's DeepSpeed JSON, on the preset's GPUs
+    deepspeed: str | None
+    frames: int  # frames per video clip (`data.common.sample_frames`)
+    objects: int  # objects SAM 2 tracks with the mask loss (`sample_objects`, or the workload's count when unset)
+    checkpointing: bool
+    tuning_modules: list[str]
+    lora: dict | None
+
+
+def stage_plan(cfg, stage: str, work: Workload) -> StagePlan:
+    """The `StagePlan` of `stage` in a composed config (`compose_training`), resolved as training resolves it."""
+    node = OmegaConf.to_container(cfg.stages[stage], resolve=True)
+    hardware = OmegaConf.to_container(cfg.hardware, resolve=True)
+    card = hardware.get("card") or {}
+    deepspeed = node.get("deepspeed") or hardware.get("deepspeed")  # as unipixel.train.run.build_stage picks it
+    limit = (node.get("model_overrides") or {}).get("sample_objects")
+    objects = work.sam2_objects.get(stage, 0)
+    if objects and limit is not None and limit > 0:
+        objects = int(limit)
+    return StagePlan(
+        preset=deepspeed_preset(hardware.get("name", "?"), deepspeed, int(card.get("gpus", 1)), card.get("memory_gb")),
+        deepspeed=deepspeed,
+        frames=int((node["data"].get("common") or {}).get("sample_frames", work.sam2_frames)),
+        objects=objects,
+        checkpointing=bool(hardware.get("gradient_checkpointing")),
+        tuning_modules=list(node["tuning_modules"]),
+        lora=node.get("lora"),
+    )
+
+
+def card_table(
+    sizes=SIZES,
+    presets=CARD_PRESETS,
+    work: Workload | None = None,
+    sam2_at=None,
+    overrides: list[str] | tuple = (),
+    counts: dict | None = None,
+) -> list[dict]:
+    """One row per (model, card preset, stage): the estimate of what the composed config runs, against the card.
+
+    `sam2_at(frames)` gives the `Sam2Activations` measured on a clip of that many frames; `counts[size]` may hold
+    precomputed `ModelCounts` (they must match the composed stages' `tuning_modules` and LoRA)."""
+    work = work or Workload()
+    rows = []
+    for size in sizes:
+        for name in presets:
+            cfg = compose_training(size, name, overrides)
+            card = cfg.hardware.get("card")
+            if card is None:
+                raise ValueError(f"configs/hardware/{name}.yaml has no `card:` (memory_gb, gpus) to check against")
+            plans = {stage: stage_plan(cfg, stage, work) for stage in STAGES}
+            for plan in plans.values():
+                plan.preset.name = name
+            if counts and size in counts:
+                model_counts = counts[size]
+            else:
+                specs = {s: {"tuning_modules": p.tuning_modules, "lora": p.lora} for s, p in plans.items()}
+                model_counts = count_parameters(model_config(size), specs, f"UniPixel-{size.upper()}")
+            for stage, plan in plans.items():
+                stage_work = Workload(work.tokens, work.patches, plan.frames, {stage: plan.objects})
+                sam2 = sam2_at(plan.frames) if plan.objects else None
+                acts = activation_bytes(model_counts, stage, stage_work, sam2, plan.checkpointing)
+                parts = gpu_memory(model_counts, stage, plan.preset, acts)
+                limit = (1 - CARD_MARGIN) * float(card.memory_gb) * 1e9
+                rows.append(
+                    dict(
+                        model=model_counts.name,
+                        stage=stage,
+                        preset=name,
+                        card_gb=float(card.memory_gb),
+                        gpus=int(card.gpus),
+                        deepspeed=plan.deepspeed,
+                        zero=plan.preset.zero,
+                        offload_optimizer=plan.preset.offload_optimizer,
+                        offload_params=plan.preset.offload_params,
+                        frames=plan.frames if plan.objects else None,
+                        objects=plan.objects,
+                        checkpointing=plan.checkpointing,
+                        trainable=model_counts.trainable[stage],
+                        activations=acts,
+                        parts=parts,
+                        total=parts["total"],
+                        limit=limit,
+                        fits=parts["total"] <= limit,
+                    )
+                )
+    return rows
+
+
+def render_cards(rows: list[dict]) -> str:
+    def zero(r):
+        if not r["zero"]:
+            return "DDP"
+        offload = (
+            " + param. & opt. offload" if r["offload_params"] else " + opt. offload" if r["offload_optimizer"] else ""
+        )
+        return f"ZeRO-{r['zero']}{offload}"
+
+    lines = [
+        f"Card presets: each stage as the composed config runs it, per GPU, against the card less {CARD_MARGIN:.0%}",
+        "",
+        "| model | preset | stage | GPUs | DeepSpeed | frames | objects | grad. ckpt | estimate (GiB) | estimate (GB) "
+        "| limit (GB) | fits |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cells = [
+            r["model"],
+            r["preset"],
+            r["stage"],
+            f"{r['gpus']} x {r['card_gb']:.0f} GB",
+            zero(r),
+            "-" if r["frames"] is None else str(r["frames"]),
+            str(r["objects"]) if r["objects"] else "-",
+            "on" if r["checkpointing"] else "off",
+            f"{r['total'] / GIB:.1f}",
+            f"{r['total'] / 1e9:.1f}",
+            f"{r['limit'] / 1e9:.1f}",
+            "yes" if r["fits"] else "NO",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, list[dict]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=SIZES)
     parser.add_argument("--world", type=int, default=8, help="GPUs the ZeRO presets shard over")
@@ -407,19 +576,31 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--sam2-frames", type=int, default=Workload.sam2_frames)
     parser.add_argument("--sam2-measure-size", type=int, default=256, help="image size SAM 2 is measured at (CPU)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cards", nargs="*", default=list(CARD_PRESETS), help="card presets to check (none: skip)")
+    parser.add_argument(
+        "--override", action="append", default=[], help="a Hydra override for the card presets' composed configs"
+    )
     parser.add_argument("--json", help="also write the rows as JSON")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     config = model_config(args.sizes[0])
-    sam2 = measure_sam2_activations(
-        config.sam2_config,
-        config.sam2_image_size,
-        args.sam2_measure_size,
-        config.sam2_overrides,
-        config.sam2_drop_path,
-        frames=args.sam2_frames,
-    )
+    measured: dict[int, Sam2Activations] = {}
+
+    def sam2_at(frames: int) -> Sam2Activations:
+        if frames not in measured:  # a clip of the length being estimated (see measure_sam2_activations)
+            torch.manual_seed(0)
+            measured[frames] = measure_sam2_activations(
+                config.sam2_config,
+                config.sam2_image_size,
+                args.sam2_measure_size,
+                config.sam2_overrides,
+                config.sam2_drop_path,
+                frames=frames,
+            )
+        return measured[frames]
+
+    sam2 = sam2_at(args.sam2_frames)
     work = Workload(tokens=args.tokens, patches=args.patches, sam2_frames=args.sam2_frames)
     rows, presets = build_table(args.sizes, args.world, work, sam2)
     print(
@@ -433,11 +614,30 @@ def main(argv: list[str] | None = None) -> list[dict]:
         f"objects per stage {work.sam2_objects}\n"
     )
     print(render(rows, presets))
+    cards = card_table(args.sizes, args.cards, work, sam2_at, args.override) if args.cards else []
+    if cards:
+        print()
+        print(render_cards(cards))
+        for frames, m in sorted(measured.items()):
+            print(
+                f"SAM 2 measured on a {frames}-frame clip: {m.trained_per_frame / GIB:.2f} GiB per frame trained, "
+                f"{m.frozen_per_frame / GIB:.3f} frozen; +{m.trained_per_object_frame / GIB:.3f} / "
+                f"+{m.frozen_per_object_frame / GIB:.3f} GiB per extra object-frame"
+            )
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"rows": rows, "sam2": asdict(sam2), "workload": asdict(work)}, indent=2, default=str)
+            json.dumps(
+                {
+                    "rows": rows,
+                    "cards": cards,
+                    "sam2": {frames: asdict(m) for frames, m in measured.items()},
+                    "workload": asdict(work),
+                },
+                indent=2,
+                default=str,
+            )
         )
-    return rows
+    return {"rows": rows, "cards": cards}
 
 
 if __name__ == "__main__":

@@ -94,19 +94,22 @@ def test_activation_terms_by_hand(mt):
 def test_presets_read_from_configs(mt):
     presets = mt.load_presets(8)
     assert "cpu" not in presets
-    got = {n: (p.zero, p.offload_optimizer, p.offload_params, p.world) for n, p in presets.items()}
+    got = {n: (p.zero, p.offload_optimizer, p.offload_params, p.world, p.card_gb) for n, p in presets.items()}
     assert got == {
-        "gpu": (0, False, False, 8),
-        "zero2": (2, False, False, 8),
-        "zero2_offload": (2, True, False, 8),
-        "zero3": (3, False, False, 8),
-        "gpu24gb": (3, True, True, 1),
+        "gpu": (0, False, False, 8, None),
+        "zero2": (2, False, False, 8, None),
+        "zero2_offload": (2, True, False, 8, None),
+        "zero3": (3, False, False, 8, None),
+        "gpu24gb": (3, True, True, 1, 24.0),  # card presets: estimated on the GPUs their `card:` states
+        "gpu48gb": (3, False, False, 8, 48.0),
+        "gpu80gb": (2, False, False, 8, 80.0),
     }
 
 
 def test_fastest_fit(mt):
-    totals = {"gpu": 70e9, "zero2": 45e9, "zero3": 30e9, "gpu24gb": 20e9}
-    assert [mt.fastest_fit(totals, c) for c in (24, 48, 80, 10)] == ["gpu24gb", "zero2", "gpu", "-"]
+    totals = {"gpu": 70e9, "zero2": 45e9, "zero3": 20e9, "gpu24gb": 10e9}
+    # card presets are not ranked with the ZeRO presets (their stage-3 workload differs)
+    assert [mt.fastest_fit(totals, c) for c in (24, 48, 80, 10)] == ["zero3", "zero2", "gpu", "-"]
 
 
 def test_saved_activation_bytes_exact(mt):
@@ -131,11 +134,35 @@ def test_sam2_measurement_scales_with_pixels(mt):
 
 @pytest.mark.slow
 def test_main_prints_the_table(mt, capsys):
-    rows = mt.main(["--sizes", "3b", "--sam2-measure-size", "64", "--threads", "1"])
+    out = mt.main(["--sizes", "3b", "--sam2-measure-size", "64", "--threads", "1", "--cards", "gpu24gb"])
+    rows = out["rows"]
     assert [(r["model"], r["stage"]) for r in rows] == [("UniPixel-3B", s) for s in ("stage1", "stage2", "stage3")]
     assert rows[0]["trainable"] < rows[1]["trainable"] < rows[2]["trainable"]
-    out = capsys.readouterr().out
-    assert "| UniPixel-3B | stage3 |" in out and "fits 80 GB" in out
+    assert [(r["preset"], r["stage"], r["frames"]) for r in out["cards"]] == [
+        ("gpu24gb", "stage1", None),
+        ("gpu24gb", "stage2", 8),
+        ("gpu24gb", "stage3", 4),
+    ]
+    text = capsys.readouterr().out
+    assert "| UniPixel-3B | stage3 |" in text and "fits 80 GB" in text and "| UniPixel-3B | gpu24gb | stage3 |" in text
+
+
+def test_card_rows_by_hand(mt):
+    """A card row is `gpu_memory` of the composed stage's own preset, frames and objects, against the card less the
+    margin; turning gradient checkpointing off keeps every layer's working set."""
+    counts = make_counts(mt)
+    for stage in ("stage1", "stage2"):
+        counts.trainable[stage], counts.trainable_fp32[stage] = 10, 0
+    sam2 = mt.Sam2Activations(768, 256, 1000.0, 100.0, 10.0, 1.0)
+    rows = mt.card_table(["3b"], ["gpu24gb"], mt.Workload(tokens=7, patches=12), lambda f: sam2, counts={"3b": counts})
+    s3 = rows[2]
+    assert (s3["stage"], s3["frames"], s3["objects"], s3["gpus"], s3["zero"]) == ("stage3", 4, 1, 1, 3)
+    acts = mt.activation_bytes(counts, "stage3", mt.Workload(7, 12, 4, {"stage3": 1}), sam2)
+    assert s3["activations"]["sam2"] == 4 * 1000.0 + 2 * 80
+    expected = mt.gpu_memory(counts, "stage3", mt.Preset("gpu24gb", 3, True, True, 1), acts)["total"]
+    assert s3["total"] == expected and s3["limit"] == 0.9 * 24e9 and s3["fits"]
+    off = mt.activation_bytes(counts, "stage1", mt.Workload(tokens=7), None, checkpointing=False)
+    assert off["llm"] == 3 * 7 * (14 * 10 + 2 * 4 + 4 * 20) * 2
 
 
 def test_sam2_measurement_defaults_to_the_estimated_clip_length(mt):
