@@ -181,8 +181,10 @@ def stock_config(config):
 
 
 def stage3_settings() -> dict:
+    """`configs/stage/stage3.yaml` with the release's values (no card preset: its `hardware.stage3` lookups take their
+    defaults, e.g. `sample_objects` 5)."""
     stage = OmegaConf.load(REPO / "configs" / "stage" / "stage3.yaml")
-    return OmegaConf.to_container(stage, resolve=False)
+    return OmegaConf.to_container(stage, resolve=True)
 
 
 def build(model_class, config, device: torch.device, dtype: torch.dtype, attn: str):
