@@ -127,7 +127,7 @@ def predict_fn(
     tracks = [result.masks[k].numpy() for k in sorted(result.masks)]
     frames = media.frames
     masks = np.stack(tracks) if tracks else np.zeros((0, *frames.shape[:3]), dtype=bool)
-    overlay = overlay_video(frames, tracks)
+    overlay = overlay_video(frames, tracks, labels=[f"object {k}" for k in range(len(tracks))])
     if media.is_image:
         shown = overlay[0]
     else:

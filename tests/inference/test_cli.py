@@ -51,10 +51,16 @@ def check_outputs(out, summary, frames, names, num_objects):
 
 
 def check_overlay(overlay, frames, masks):
+    from unipixel.inference.visualize import legend_box
+
     changed = (overlay != frames).any(-1)
     union = masks.any(0)
-    assert not (changed & ~union).any(), "the overlay differs from the input only where masks are"
-    assert changed[union].mean() > 0.9, "masked pixels are coloured"
+    x0, y0, x1, y1 = legend_box(*frames.shape[1:3], [f"obj{k}" for k in range(len(masks))])
+    legend = np.zeros(union.shape, bool)
+    legend[..., y0:y1, x0:x1] = True
+    assert changed[..., y0:y1, x0:x1].all(), "the legend darkens its corner"
+    assert not (changed & ~union & ~legend).any(), "outside the legend, the overlay differs only where masks are"
+    assert changed[union & ~legend].mean() > 0.9, "masked pixels are coloured"
 
 
 def test_image_with_point_and_box(cli, released_checkpoint, tmp_path):
@@ -104,8 +110,16 @@ def test_mp4_with_mask_and_point(cli, released_checkpoint, tmp_path, capsys):
     check_overlay(lossless, decoded, masks)
     mp4 = decode_mp4(out / "overlay.mp4")
     assert mp4.shape == (7, HEIGHT, WIDTH, 3)
-    mse = np.mean((mp4.astype(float) - lossless) ** 2)
-    assert 10 * np.log10(255**2 / mse) > 24, "the MP4 shows the overlay (PSNR > 24 dB; H.264 blurs the mask edges)"
+    # H.264 blurs sharp detail: the mask edges with their outlines and the legend text are left out of the comparison
+    from scipy.ndimage import binary_dilation, binary_erosion
+
+    from unipixel.inference.visualize import legend_box
+
+    edges = np.stack([binary_dilation(u, iterations=2) & ~binary_erosion(u, iterations=3) for u in masks.any(0)])
+    x0, y0, x1, y1 = legend_box(HEIGHT, WIDTH, ["obj0", "obj1"])
+    edges[:, : y1 + 2, : x1 + 2] = True
+    mse = np.mean((mp4.astype(float) - lossless)[~edges] ** 2)
+    assert 10 * np.log10(255**2 / mse) > 24, "the MP4 shows the overlay (PSNR > 24 dB away from edges and legend)"
     captured = capsys.readouterr()
     assert captured.out.strip() == "[0] <|seg|> [1] <|seg|>" and "SAM 2 frames" in captured.err
 

@@ -14,7 +14,8 @@ Writes to --out (default outputs/inference/<media name>):
     result.json                   prompt, answer, frames, mask sizes
     masks/obj<k>/<frame>.png      one 0/255 PNG per object and frame, at the media's size
     masks.json                    the same masks as COCO RLE (per object, per frame)
-    overlay.png | overlay.mp4     the media with one colour per object (an image, or an MP4 for videos and folders)
+    overlay.png | overlay.mp4     the media with one colour per object, outlined, and a legend naming obj<k> (an image,
+                                  or an MP4 for videos and folders)
     overlay/<frame>.png           with --overlay-frames, the overlay of every frame losslessly
 Runs on CPU when there is no GPU (`--device auto`: cuda → mps → cpu). Installed as the console script `unipixel-infer`
 (same arguments); `tools/inference.py` runs this module.
@@ -122,7 +123,7 @@ def write_outputs(out: Path, media, result, fps: float, overlay_frames: bool = F
         "objects": encode_masks(np.stack(tracks)) if tracks else [],
     }
     (out / "masks.json").write_text(json.dumps(rle))
-    overlay = overlay_video(frames, tracks)
+    overlay = overlay_video(frames, tracks, labels=[f"obj{k}" for k in range(len(tracks))])
     if media.is_image:
         Image.fromarray(overlay[0]).save(out / "overlay.png")
         files["overlay"] = str(out / "overlay.png")
