@@ -1,4 +1,4 @@
-"""Mask decoders of every encoding (§4.3), on hand-made masks."""
+"""Mask decoders of every encoding (docs/design.md §4.3), on hand-made masks."""
 
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
-"""Per-sample LLM pixel budgets (`sample.meta["pixel_budget"]`, spec §5.3): scaled like the default rule unless
-`scale_pixel_budget` is False, exact token grids checked against hand-computed `smart_resize` results."""
+"""Per-sample LLM pixel budgets (`sample.meta["pixel_budget"]`, docs/design.md §5.3): scaled like the default rule
+unless `scale_pixel_budget` is False, exact token grids checked against hand-computed `smart_resize` results."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Prompt wording: pool sizes of §4.5, fixed evaluation wording, query normalisation, answer formats."""
+"""Prompt wording: pool sizes of docs/design.md §4.5, fixed evaluation wording, query normalisation, answer formats."""
 
 import numpy as np
 import pytest

@@ -147,7 +147,8 @@ def test_sam2_stays_fp32_under_bf16(tiny_model, tmp_path):
 
 
 def test_from_base_qwen_and_sam2_checkpoint(tiny_model, tmp_path):
-    """Stage initialisation: base Qwen2.5-VL weights + official SAM 2.1 .pt, then the UniPixel init (spec §1.8)."""
+    """Stage initialisation: base Qwen2.5-VL weights + official SAM 2.1 .pt, then the UniPixel init (docs/design.md
+    §1.8)."""
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     from unipixel.model.sam2_adapter import build_sam2

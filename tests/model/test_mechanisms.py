@@ -216,7 +216,7 @@ def test_token_grid_matches_torchvision_resize():
 
 # ---------------------------------------------------------------- loss
 def _reference_loss(logits, ious, scores, gt):
-    """A straightforward per-frame, per-object loop of spec §2."""
+    """A straightforward per-frame, per-object loop of docs/design.md §2."""
     num_frames, num_objects = gt.shape[:2]
     total = 0.0
     for t in range(num_frames):

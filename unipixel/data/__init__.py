@@ -6,7 +6,7 @@ Core
 - `masks`       decoders of every mask encoding (`image`, `image_sep`, `rle`, `polygon`, `vicas`, `sav`).
 - `safe_pickle` restricted unpickler for `refs(*).p` / `mask_dict.pkl`.
 - `sampling`    frame sampling (uniform / random / annotated / single-frame / fps) and point / box prompts.
-- `templates`   prompt pools and evaluation wording (§4.5), memory prefix.
+- `templates`   prompt pools and evaluation wording (docs/design.md §4.5), memory prefix.
 - `base`        `BaseDataset`: lazy index, `Sample` building, limits, broken-sample budget, strict evaluation mode.
 - `mixture`     `build_dataset` / `build_mixture` from `configs/data/datasets/<key>.yaml`, `DataTypeGroupedSampler`.
 - `processor`   `Sample`, `PixelProcessor` (model inputs, collate).

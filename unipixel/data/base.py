@@ -4,7 +4,7 @@ A loader subclasses `BaseDataset` and writes two methods:
 
     class MyDataset(BaseDataset):
         key = "my_dataset"          # dataset key: error messages, logs, `Sample.dataset`
-        data_type = "seg_image"     # default sampler group (§4.7); a record may carry its own "data_type"
+        data_type = "seg_image"     # sampler group (docs/design.md §4.7); a record's "data_type" wins
 
         def load_index(self) -> list[dict]:      # light records, read once, lazily (first len() / getitem)
             return [{"id": "0001", "file": ".../0001.json", ...}, ...]

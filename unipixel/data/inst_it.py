@@ -16,8 +16,9 @@ Objects are written "[n]" and times "<n>" (1-based) in the questions; "<0>" and 
 - `inst_it_video_qa_raw` (region, `<|mem|>`): one QA per sample; the objects are those mentioned in the question or
   answer (first-mention order); videos with more than 10 frames, or more than 5 objects over all their QAs, are left
   out; in training half of the samples keep each object's mask on one random frame where all of them are visible.
-- `inst_it_video_qa_raw_mem` (§4.6): "{question}\\nOptions:\\n(X) {answer}" with the first mention of each object
-  followed by `<|ref|>`, in a memory template; answer "[n] <|seg|> ..."; clips of at most 8 frames, 1-5 objects.
+- `inst_it_video_qa_raw_mem` (docs/design.md §4.6): "{question}\\nOptions:\\n(X) {answer}" with the first mention of
+  each object followed by `<|ref|>`, in a memory template; answer "[n] <|seg|> ..."; clips of at most 8 frames, 1-5
+  objects.
 - `inst_it_image_short_caption_raw_ref` (stage 1): one sample per (image, object): a short-caption request about
   `<|ref|>`, answered with the object's short caption.
 """
@@ -195,7 +196,8 @@ class InstITVideoDataset(BaseDataset):
 
 
 class InstITVideoMemDataset(InstITVideoDataset):
-    """Inst-IT-QA-Memory (§4.6): `[n] <|ref|>` prompts in, `[n] <|seg|>` masks out (`mem_{point|box}_{video|image}`)."""
+    """Inst-IT-QA-Memory (docs/design.md §4.6): `[n] <|ref|>` prompts in, `[n] <|seg|>` masks out
+    (`mem_{point|box}_{video|image}`)."""
 
     key = "inst_it_video_qa_raw_mem"
     data_type = "mem_point_video"

@@ -1,4 +1,5 @@
-"""Decoders for every mask encoding the loaders meet (spec §4.3), each returning boolean numpy masks at frame size.
+"""Decoders for every mask encoding the loaders meet (docs/design.md §4.3), each returning boolean numpy masks at frame
+size.
 
 - `image` (`decode_index_masks`): per-frame id-map PNGs (palette `P` like DAVIS-2017 / GroundMoRe, or grey); an
   object is the union of its ids; a None frame is empty.

@@ -1,4 +1,4 @@
-"""Dataset mixtures from config and the per-data-type grouped sampler (spec §4.7).
+"""Dataset mixtures from config and the per-data-type grouped sampler (docs/design.md §4.7).
 
     mix = build_mixture(["refcoco:10", "reason_seg:10", "ade20k:3"], root="data", processor=proc)
     sampler = DataTypeGroupedSampler(mix.data_types, per_device_batch=1, world_size=8, rank=rank, seed=42)

@@ -278,9 +278,9 @@ class PixelProcessor:
         """Per-sample (min_pixels, max_pixels) from `sample.meta["pixel_budget"]`, or None (the processor's default).
 
         `meta["pixel_budget"]` = `(min_tokens, max_tokens)` merged tokens per frame (evaluation protocols differ per
-        benchmark, spec §5.3). For a video the max is scaled like the default rule (`k = max(1, min(target // n,
-        target))`) unless `meta["scale_pixel_budget"]` is False (a flat per-frame budget, e.g. MVBench); an image
-        takes the bounds as they are.
+        benchmark, docs/design.md §5.3). For a video the max is scaled like the default rule (`k = max(1,
+        min(target // n, target))`) unless `meta["scale_pixel_budget"]` is False (a flat per-frame budget, e.g.
+        MVBench); an image takes the bounds as they are.
         """
         tokens = sample.meta.get("pixel_budget")
         if tokens is None:

@@ -1,5 +1,5 @@
-"""Building blocks shared by the region (`<|mem|>`), referring (`<|ref|>`) and memory-task loaders (spec §1.4, §1.5,
-§4.4, §4.6), and the evaluation-view helper of video samples.
+"""Building blocks shared by the region (`<|mem|>`), referring (`<|ref|>`) and memory-task loaders (docs/design.md
+§1.4, §1.5, §4.4, §4.6), and the evaluation-view helper of video samples.
 
 - `temporal_groups` / `memory_text`: which (object, temporal group) entries exist in `(O, T, H, W)` masks, and the
   memory prefix listing one `<|mem|>` per entry ("[ID]: <1>-<2> <|mem|> ..." for videos, "[ID]: <|mem|>" for images).
@@ -40,7 +40,7 @@ def temporal_groups(masks: np.ndarray) -> list[list[int]]:
 
 
 def memory_text(object_ids, masks: np.ndarray, video: bool = True) -> str:
-    """The memory prefix of §1.5 for objects `object_ids` (display order) with masks `(O, T, H, W)`.
+    """The memory prefix of docs/design.md §1.5 for objects `object_ids` (display order) with masks `(O, T, H, W)`.
 
     Video: "Here is a video with T frames denoted as <1> to <T>. ...\\n[ID]: <1>-<2> <|mem|> ...\\n", one `<|mem|>` per
     temporal group where the object has pixels. Image (`video=False`, T = 1):
@@ -103,7 +103,7 @@ def eval_point(mask: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------------ memory tasks
 def fake_option(question: str, answer: str, rng: np.random.Generator | None) -> str:
     """ "{question}\\nOptions:\\n(X) {answer}" with a random letter X in A-D (A without `rng`): the correct answer as a
-    single option, so training questions look like the multiple-choice prompts of PixelQA (§4.6)."""
+    single option, so training questions look like the multiple-choice prompts of PixelQA (docs/design.md §4.6)."""
     letter = "ABCD"[int(rng.integers(4))] if rng is not None else "A"
     return f"{question}\nOptions:\n({letter}) {answer}"
 

@@ -1,4 +1,5 @@
-"""Frame sampling and sparse-prompt sampling (spec §4.2, §1.4, §6), all driven by an explicit `numpy.random.Generator`.
+"""Frame sampling and sparse-prompt sampling (docs/design.md §4.2, §1.4, §6), all driven by an explicit
+`numpy.random.Generator`.
 
 Nothing here touches `torch.distributed` (B15): a split that must agree across ranks (which samples get point prompts
 and which get boxes) is a pure function of a seed, so every rank computes the same answer without communicating.

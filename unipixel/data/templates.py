@@ -1,7 +1,7 @@
-"""Prompt wording (spec §4.5): training pools drawn uniformly with the sample's `numpy` Generator, and the one fixed
-wording used at evaluation (pass `rng=None`). The segmentation pools and evaluation strings match the published
+"""Prompt wording (docs/design.md §4.5): training pools drawn uniformly with the sample's `numpy` Generator, and the one
+fixed wording used at evaluation (pass `rng=None`). The segmentation pools and evaluation strings match the published
 protocol word for word; the region-caption pools (`REF_SHORT_CAPTION_PROMPTS`, `REGION_DETAIL_PROMPTS`) are our own
-wording with the spec's pool sizes (the upstream lists were not available).
+wording with the pool sizes of docs/design.md §4.5 (the upstream lists were not available).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ EVAL_PROMPTS = {
 }
 SEG_KINDS = ("query", "sentence", "explanatory", "question", "description")
 
-# ------------------------------------------------------------------------------------------- memory (§4.6)
+# ----------------------------------------------------------------------------------------- memory (docs/design.md §4.6)
 MEMORY_PROMPTS = (
     "{} Please localize the relevant objects with IDs.",
     "{} Segment all the relevant target(s) with ID(s) in the video.",
@@ -208,8 +208,9 @@ ANSWER_STYLES = ("template", "echo", "describe")
 
 def echo_answer(expression: str, colour_last: Iterable[str] = ()) -> str:
     """ "the small red circle" → "The small red circle<|seg|>.": the expression repeated, `<|seg|>` glued to its last
-    word, so that the state which predicts `<|seg|>` (the one the mask decoder reads, §1.2) is the expression's own
-    last word and not a lone-space token that every answer shares (a toy-run answer style, see `docs/toy.md`).
+    word, so that the state which predicts `<|seg|>` (the one the mask decoder reads, docs/design.md §1.2) is the
+    expression's own last word and not a lone-space token that every answer shares (a toy-run answer style, see
+    `docs/toy.md`).
 
     colour_last: colour words; the first of them found in the expression moves to the end as "in <colour>"
     ("the small red circle" → "The small circle in red<|seg|>."), so that the state the mask decoder reads is the
@@ -269,7 +270,7 @@ def seg_answer(kind: str = "query", rng: np.random.Generator | None = None, text
 
 
 def memory_prefix(object_groups: dict, num_frames: int | None = None) -> str:
-    """The `<|mem|>` block of §1.5 (user-turn prefix).
+    """The `<|mem|>` block of docs/design.md §1.5 (user-turn prefix).
 
     Args:
         object_groups: `{object id: [temporal group g, ...]}` in display order; for an image, `{id: [0]}`.

@@ -1,4 +1,4 @@
-"""Procedural toy data written in the released on-disk formats of UniPixel's datasets (spec §4.3-§4.6, §6).
+"""Procedural toy data written in the released on-disk formats of UniPixel's datasets (docs/design.md §4.3-§4.6, §6).
 
 Scenes are coloured shapes (circle, square, triangle, diamond, star; red, green, blue, yellow; small or large) on
 textured, noisy backgrounds: still images, and 8-12 frame clips in which shapes move left/right/up/down, stay

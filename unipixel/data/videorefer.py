@@ -28,9 +28,9 @@ Training (split `train`):
   more than 5 objects, or `ratio < 0.3`, are left out.
 - `videorefer_short_caption_ref` (stage 1): single-frame mode, `<region>` -> `<|ref|>`, one point or box prompt on the
   annotated frame (half the rows points, by seed); no masks.
-- `videorefer_qa_mem` (§4.6): "{question}\\nOptions:\\n(X) {answer}" with objects "[ID] <|ref|>", wrapped in a memory
-  template; answer "[ID] <|seg|> ..."; `seg_masks` `(O, T, H, W)` over the sampled annotated frames. Rows with one
-  annotated frame are left out.
+- `videorefer_qa_mem` (docs/design.md §4.6): "{question}\\nOptions:\\n(X) {answer}" with objects "[ID] <|ref|>", wrapped
+  in a memory template; answer "[ID] <|seg|> ..."; `seg_masks` `(O, T, H, W)` over the sampled annotated frames. Rows
+  with one annotated frame are left out.
 
 Evaluation (`videorefer_bench_q`, `videorefer_bench_d`, `pixelqa`; split `test`): 16 frames uniform over the annotated
 frames with the prompt frame `frame_idx` forced in; the same frames for the LLM and SAM 2 (`meta["llm_frame_index"]` =
@@ -361,7 +361,8 @@ class VideoReferRefDataset(VideoReferDataset):
 
 
 class VideoReferMemDataset(VideoReferDataset):
-    """VideoRefer-QA-Memory (§4.6): `[ID] <|ref|>` prompts in, `[ID] <|seg|>` masks out (`mem_{point|box}_video`)."""
+    """VideoRefer-QA-Memory (docs/design.md §4.6): `[ID] <|ref|>` prompts in, `[ID] <|seg|>` masks out
+    (`mem_{point|box}_video`)."""
 
     key = "videorefer_qa_mem"
     data_type = "mem_point_video"
@@ -589,7 +590,8 @@ class VideoReferBenchDDataset(VideoReferBenchQDataset):
 
 
 class PixelQADataset(VideoReferBenchQDataset):
-    """PixelQA on VideoRefer-Bench-Q (spec §6): memory pre-filling with point / box prompts, then memory injection.
+    """PixelQA on VideoRefer-Bench-Q (docs/design.md §6): memory pre-filling with point / box prompts, then memory
+    injection.
 
     The sample is pass 1: the first memory template applied to "{question}\\nOptions:\\n(A) ...\\n(D) ...." (the
     upstream script appends a "." to the options) with objects "[ID] <|ref|>", and the teacher-forced answer

@@ -1,4 +1,5 @@
-"""The published UniPixel-3B / UniPixel-7B results (the original release's README table; spec §7), typed in once.
+"""The published UniPixel-3B / UniPixel-7B results (the original release's README table; docs/design.md §7), typed in
+once.
 
 Values are as printed there: percentages, except VideoRefer-Bench-D (the judge's 0-5 score). Rows are keyed like this
 code's `results.json` files: the benchmark (the evaluator's name) and `split/metric`, the rest of the result key

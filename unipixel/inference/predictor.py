@@ -9,7 +9,7 @@
 
 Media is an image, a video file, a folder of frames or a uint8 array. Visual prompts are points and boxes (each
 becomes a `<|ref|>` token after the object's first `[ID]` mention) or masks (each becomes `<|mem|>` tokens in the
-memory block before the question, spec §1.5); each has a frame index into the media. The LLM sees
+memory block before the question, docs/design.md §1.5); each has a frame index into the media. The LLM sees
 `sample_frames` uniformly spaced frames (prompted frames forced in); masks cover every frame of the media (or only
 the LLM's frames with `sam2_frames="llm"`).
 
@@ -536,7 +536,7 @@ class Predictor:
 
     @torch.no_grad()
     def predict_two_round(self, sample: Sample, second_turn, max_new_tokens: int = 512) -> Prediction:
-        """PixelQA's two rounds on one `Sample` through `model.two_round` (spec §6).
+        """PixelQA's two rounds on one `Sample` through `model.two_round` (docs/design.md §6).
 
         `sample` is pass 1: `<|ref|>` prompts and a teacher-forced "[ID] <|seg|> ..." answer. `second_turn(sample,
         presence)` returns the pass-2 conversation from the `(O, t)` bool (object, temporal group) entries the pass-1

@@ -217,7 +217,7 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
 
     @torch.no_grad()
     def init_pixel_modules(self) -> None:
-        """UniPixel's initialisation of the new modules (spec §1.8 step 3).
+        """UniPixel's initialisation of the new modules (docs/design.md §1.8 step 3).
 
         `ref_encoder` ← SAM's prompt encoder, buffers included (so its Fourier matrix is SAM's, fixing B2);
         `msk_proj` ← the merger MLP; xavier-uniform weights and zero biases for the other new Linears.
@@ -261,7 +261,7 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
         config: PixelQwen2_5_VLConfig | None = None,
         **kwargs,
     ) -> PixelQwen2_5_VLForConditionalGeneration:
-        """A fresh UniPixel from the base Qwen2.5-VL weights and the official SAM 2.1 `.pt` (spec §1.8).
+        """A fresh UniPixel from the base Qwen2.5-VL weights and the official SAM 2.1 `.pt` (docs/design.md §1.8).
 
         Loads the Qwen2.5-VL checkpoint at `base_path` (legacy or new key layout); every key outside the UniPixel
         modules must be present, and the UniPixel modules must be absent (anything else raises). Then loads SAM 2.1
@@ -860,7 +860,7 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
         empty_as_full: bool = True,
         **generate_kwargs,
     ) -> tuple[torch.Tensor, PixelGenerateOutput]:
-        """PixelQA for one sample: memory pre-filling, then memory injection (spec §6).
+        """PixelQA for one sample: memory pre-filling, then memory injection (docs/design.md §6).
 
         Pass 1 (`first_inputs`, a batch of one): the question with `[ID] <|ref|>` prompts and the teacher-forced answer
         `[ID] <|seg|> ...`; one forward decodes one mask track per `<|seg|>` over `sam2_frames (T, 3, S, S)`.

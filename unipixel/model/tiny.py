@@ -27,7 +27,7 @@ QWEN_SPECIAL_TOKENS = [
 ]
 PIXEL_SPECIAL_TOKENS = ["<|ref|>", "<|seg|>", "<|mem|>"]
 
-# SAM 2.1 Hiera-T shrunk until a train step takes well under a second on a CPU (see the toy-feasibility notes).
+# SAM 2.1 Hiera-T shrunk until a train step takes well under a second on a CPU (docs/toy.md).
 TINY_SAM2_CONFIG = "sam2.1_hiera_t"
 TINY_SAM2_IMAGE_SIZE = 128
 

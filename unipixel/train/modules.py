@@ -1,7 +1,7 @@
 """Which parameters each training stage trains: module groups, LoRA through peft, optimiser parameter groups.
 
 Stage 1 trains `ref`; stage 2 `seg`; stage 3 LoRA on every LLM/ViT attention projection plus `embedding`, `ref`,
-`ref_enc`, `msk`, `seg` and `sam2` (spec §3). Everything else stays frozen.
+`ref_enc`, `msk`, `seg` and `sam2` (docs/design.md §3). Everything else stays frozen.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""GroundMoRe (motion-grounded video reasoning), split `test` (spec §5.2-5.3):
+"""GroundMoRe (motion-grounded video reasoning), split `test` (docs/design.md §5.2-5.3):
 
     python -m unipixel.eval benchmark=groundmore split=test model.path=model_zoo/UniPixel-3B
 

@@ -1,8 +1,8 @@
-"""RefCOCO / RefCOCO+ / RefCOCOg / ReasonSeg: referring and reasoning segmentation on images (spec §5.2-5.3).
+"""RefCOCO / RefCOCO+ / RefCOCOg / ReasonSeg: referring and reasoning segmentation on images (docs/design.md §5.2-5.3).
 
-Protocol: the image is one frame for both paths, 128-4096 merged tokens; the fixed evaluation wording of §4.5;
-greedy decoding up to 512 tokens; only the first `<|seg|>`'s mask is scored (no `<|seg|>` → an empty mask, counted in
-`no_seg_rate`). Metrics at the original resolution, ignore regions (ReasonSeg) excluded: cIoU = ΣI / ΣU,
+Protocol: the image is one frame for both paths, 128-4096 merged tokens; the fixed evaluation wording of docs/design.md
+§4.5; greedy decoding up to 512 tokens; only the first `<|seg|>`'s mask is scored (no `<|seg|>` → an empty mask,
+counted in `no_seg_rate`). Metrics at the original resolution, ignore regions (ReasonSeg) excluded: cIoU = ΣI / ΣU,
 gIoU = mean I/U (U = 0 → 1), BBox accuracy (box of the prediction vs the GT box, IoU ≥ 0.5).
 """
 

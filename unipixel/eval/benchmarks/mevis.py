@@ -1,5 +1,5 @@
 """MeViS (motion-expression video segmentation), splits `valid_u` (masks released: scored here) and `valid` (no masks:
-scored by the benchmark's server) (spec §5.1-5.3):
+scored by the benchmark's server) (docs/design.md §5.1-5.3):
 
     python -m unipixel.eval benchmark=mevis split=valid_u model.path=model_zoo/UniPixel-3B
     python -m unipixel.eval benchmark=mevis split=valid model.path=model_zoo/UniPixel-3B   # -> submission.zip

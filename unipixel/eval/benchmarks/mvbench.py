@@ -1,4 +1,4 @@
-"""MVBench: zero-shot multiple-choice video QA over 20 tasks (spec §4.5, §5.2, §5.3).
+"""MVBench: zero-shot multiple-choice video QA over 20 tasks (docs/design.md §4.5, §5.2, §5.3).
 
     python -m unipixel.eval benchmark=mvbench split=test model.path=model_zoo/UniPixel-3B
 

@@ -1,4 +1,4 @@
-"""PixelQA: refer with a point or box, segment over the clip, answer a multiple-choice question (spec §6).
+"""PixelQA: refer with a point or box, segment over the clip, answer a multiple-choice question (docs/design.md §6).
 
     python -m unipixel.eval benchmark=pixelqa split=point model.path=model_zoo/UniPixel-3B
     python -m unipixel.eval benchmark=pixelqa split=box model.path=model_zoo/UniPixel-3B

@@ -1,4 +1,4 @@
-"""Ref-DAVIS17, split `valid` (spec §5.1-5.3):
+"""Ref-DAVIS17, split `valid` (docs/design.md §5.1-5.3):
 
     python -m unipixel.eval benchmark=ref_davis17 split=valid model.path=model_zoo/UniPixel-3B
 

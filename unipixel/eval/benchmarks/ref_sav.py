@@ -1,4 +1,5 @@
-"""Ref-SAV evaluation set (the manually validated subset; data key `ref_sav_eval`), split `valid` (spec §5.1-5.3):
+"""Ref-SAV evaluation set (the manually validated subset; data key `ref_sav_eval`), split `valid` (docs/design.md
+§5.1-5.3):
 
     python -m unipixel.eval benchmark=ref_sav split=valid model.path=model_zoo/UniPixel-3B
 

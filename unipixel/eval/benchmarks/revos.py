@@ -1,4 +1,4 @@
-"""ReVOS (referring + reasoning video object segmentation), split `valid` (spec §5.2-5.3):
+"""ReVOS (referring + reasoning video object segmentation), split `valid` (docs/design.md §5.2-5.3):
 
     python -m unipixel.eval benchmark=revos split=valid model.path=model_zoo/UniPixel-3B
 

@@ -1,5 +1,5 @@
 """Shared protocol and scoring of the video-segmentation benchmarks (ReVOS, MeViS, Ref-YouTube-VOS, Ref-DAVIS17,
-Ref-SAV, GroundMoRe; spec §5.2-5.3). Each benchmark is a small subclass in its own module; run one with
+Ref-SAV, GroundMoRe; docs/design.md §5.2-5.3). Each benchmark is a small subclass in its own module; run one with
 
     python -m unipixel.eval benchmark=mevis split=valid_u model.path=model_zoo/UniPixel-3B
 
@@ -17,9 +17,9 @@ is never held whole in memory.
 - Splits with masks: per expression J (region IoU, an empty union scores 1) and F (DAVIS boundary F) averaged over all
   frames of the video (`metrics.frame_counts`); dataset J and F are means over expressions, J&F = (J + F) / 2.
 - Splits without masks (MeViS valid, Ref-YouTube-VOS valid): `submission.zip` in the prediction folder
-  (`<out_dir>/<benchmark>/<split>/`) holding one PNG per frame at `{vid}/{exp_id}/{frame}.png` (the layout of spec
-  §5.2; `zip_prefix` puts it under a folder), single channel, 0 / 255, original size; `submission.json` next to it
-  records the layout, the counts and the zip's sha256. Scoring returns the counts.
+  (`<out_dir>/<benchmark>/<split>/`) holding one PNG per frame at `{vid}/{exp_id}/{frame}.png` (the layout of
+  docs/design.md §5.2; `zip_prefix` puts it under a folder), single channel, 0 / 255, original size;
+  `submission.json` next to it records the layout, the counts and the zip's sha256. Scoring returns the counts.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class VideoSegEvaluator(Evaluator):
         num_threads: threads for the boundary measure while scoring.
         out_dir: the evaluation output folder (`out_dir` of `configs/eval.yaml`); the submission zip of a split without
             masks goes to its `<benchmark>/<split>/` folder.
-        zip_prefix: folder inside the zip above `{vid}/`; empty: the layout of spec §5.2.
+        zip_prefix: folder inside the zip above `{vid}/`; empty: the layout of docs/design.md §5.2.
         dataset_options: extra arguments of the benchmark's data loader (`configs/data/datasets/<key>.yaml`).
     """
 

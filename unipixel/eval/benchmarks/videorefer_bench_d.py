@@ -1,4 +1,4 @@
-"""VideoRefer-Bench-D: a detailed description of one masked object, rated by an LLM judge (spec §5.2, §5.3).
+"""VideoRefer-Bench-D: a detailed description of one masked object, rated by an LLM judge (docs/design.md §5.2, §5.3).
 
     python -m unipixel.eval benchmark=videorefer_bench_d split=single model.path=model_zoo/UniPixel-3B mode=predict
     python -m unipixel.eval benchmark=videorefer_bench_d split=multi model.path=model_zoo/UniPixel-3B mode=predict

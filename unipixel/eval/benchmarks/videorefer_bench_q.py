@@ -1,4 +1,4 @@
-"""VideoRefer-Bench-Q: multiple-choice questions about objects given as masks (spec §5.2, §5.3).
+"""VideoRefer-Bench-Q: multiple-choice questions about objects given as masks (docs/design.md §5.2, §5.3).
 
     python -m unipixel.eval benchmark=videorefer_bench_q split=single model.path=model_zoo/UniPixel-3B
     python -m unipixel.eval benchmark=videorefer_bench_q split=multi model.path=model_zoo/UniPixel-3B

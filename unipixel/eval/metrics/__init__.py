@@ -1,4 +1,4 @@
-"""Evaluation metrics: pure functions of masks and answers (spec §5.2, §6).
+"""Evaluation metrics: pure functions of masks and answers (docs/design.md §5.2, §6).
 
 Imports only numpy / scipy / OpenCV (torch tensors are accepted by duck typing), never the model or data packages,
 so scoring stays CPU-only and re-runnable. Modules:

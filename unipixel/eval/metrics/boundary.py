@@ -1,4 +1,4 @@
-"""DAVIS-2017 boundary F-measure, per-expression J&F, and the dataset-level mean (spec §5.2).
+"""DAVIS-2017 boundary F-measure, per-expression J&F, and the dataset-level mean (docs/design.md §5.2).
 
 What is implemented (the DAVIS toolkit's `f_measure` / `_seg2bmap`, re-derived; results agree with it bit for bit):
 

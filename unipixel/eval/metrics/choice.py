@@ -1,4 +1,4 @@
-"""Multiple-choice answer parsing and accuracy (VideoRefer-Bench-Q, MVBench, PixelQA QA; spec §5.2, bug B12).
+"""Multiple-choice answer parsing and accuracy (VideoRefer-Bench-Q, MVBench, PixelQA QA; docs/design.md §5.2, bug B12).
 
 Two parsers, both returning the upper-case option letter or None (unparsed, which scores as wrong):
 

@@ -1,4 +1,4 @@
-"""Image referring / reasoning segmentation metrics: cIoU, gIoU and BBox accuracy (spec §5.2).
+"""Image referring / reasoning segmentation metrics: cIoU, gIoU and BBox accuracy (docs/design.md §5.2).
 
 Per sample, at original resolution: intersection I and union U of the binary prediction and GT (any non-zero value
 is foreground), excluding pixels flagged in an optional `ignore` mask (ReasonSeg's "ignore" polygons) from both.

@@ -1,4 +1,4 @@
-"""VideoRefer-Bench-D judge scores: parsing the judge's reply and aggregating (spec §5.2). No HTTP here.
+"""VideoRefer-Bench-D judge scores: parsing the judge's reply and aggregating (docs/design.md §5.2). No HTTP here.
 
 The judge rates four dimensions with integers 0-5. `parse_judge_scores` finds each dimension's name
 (case-insensitive, tolerating markdown emphasis, quotes, an abbreviation such as "(SC)" and separators like ":",

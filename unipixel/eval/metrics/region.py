@@ -1,4 +1,5 @@
-"""Region similarity: per-frame J (DAVIS `db_eval_iou`) and the volume IoU / pixel F1 used by PixelQA (spec §5.2, §6).
+"""Region similarity: per-frame J (DAVIS `db_eval_iou`) and the volume IoU / pixel F1 used by PixelQA (docs/design.md
+§5.2, §6).
 
 All functions take `(T, H, W)` (or a single `(H, W)`) masks as numpy arrays or torch tensors; any non-zero value is
 foreground.

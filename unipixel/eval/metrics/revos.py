@@ -1,4 +1,5 @@
-"""ReVOS metrics: J, F, J&F plus accuracy A and robustness R per expression, and the subset aggregation (spec §5.2).
+"""ReVOS metrics: J, F, J&F plus accuracy A and robustness R per expression, and the subset aggregation
+(docs/design.md §5.2).
 
 Two conventions for A and R:
 
