@@ -100,3 +100,40 @@ def test_save_refuses_a_gathered_state_dict_without_the_trained_tensors(tiny_exp
     state = {k: v for k, v in trainer.model.state_dict().items() if not k.startswith("base_model.model.sam2.")}
     with pytest.raises(RuntimeError, match="gathered state dict lacks .* tensors of module groups"):
         trainer._save(str(stage_dir / "checkpoint-1"), state_dict=state)
+
+
+def test_full_export_under_zero3_uses_the_gathered_weights(tiny_experiment, tmp_path, monkeypatch):
+    """Stand-in for ZeRO-3 at the end of stage 3: the trainer's own parameters are empty partitions and the Trainer
+    gathers the whole state dict (bf16, as DeepSpeed's 16-bit consolidation gives it). The exported full model must be
+    the trained one with LoRA merged, in the gathered dtype."""
+    from unipixel.model import PixelQwen2_5_VLForConditionalGeneration
+
+    cfg, data, trainer, tokenizer, stage_dir = stage3(tiny_experiment, tmp_path)
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():  # stand-in for training: move every trained tensor, LoRA B included (it starts at 0)
+        for param in trainer.model.parameters():
+            if param.requires_grad:
+                param.add_(0.05 * torch.randn(param.shape, generator=generator))
+    gathered = {k: v.detach().clone().to(torch.bfloat16) for k, v in trainer.model.state_dict().items()}
+    reference = trainer.model  # the same model, its tensors rounded through bf16, merged by peft, for comparison
+    with torch.no_grad():
+        for key, value in reference.state_dict().items():
+            value.copy_(gathered[key].to(value.dtype))
+    expected = {k: v.to(torch.bfloat16) for k, v in _merged_state(reference).items()}
+    for param in trainer.model.parameters():  # what a ZeRO-3 rank holds
+        param.data = torch.empty(0, dtype=param.dtype)
+    monkeypatch.setattr(trainer, "gathered_state_dict", lambda: gathered)
+
+    trainer.export(str(tmp_path / "full"), tokenizer=tokenizer)
+    full = PixelQwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path / "full", dtype=torch.bfloat16)
+    state = full.state_dict()
+    assert set(state) == set(expected)
+    for key, value in expected.items():
+        torch.testing.assert_close(state[key].to(torch.bfloat16), value, atol=0, rtol=0, msg=key)
+
+
+def _merged_state(peft_model) -> dict:
+    import copy
+
+    merged = copy.deepcopy(peft_model).merge_and_unload()
+    return {k: v.detach().clone() for k, v in merged.state_dict().items()}

@@ -154,15 +154,51 @@ class PixelTrainer(Trainer):
         )
 
     def export(self, output_dir: str, tokenizer=None, extra_config: dict | None = None) -> None:
-        """Final save: a full model (LoRA merged into the base weights) when `export_full_model`, else partial."""
+        """Final save: a full model (LoRA merged into the base weights) when `export_full_model`, else partial. Call it
+        on every rank: under DeepSpeed ZeRO-3 the weights are first gathered from all of them."""
         if self.lm_weight_ramp is not None:  # save the configured weight, not where the ramp stood
             self.model.config.loss_lm_weight = self.lm_weight_target
+        gathered = self.gathered_state_dict()
         if not self.args.should_save:
             return
         if not self.export_full_model:
-            save_partial(self.model, output_dir, self.tuning_groups)
+            save_partial(self.model, output_dir, self.tuning_groups, state_dict=gathered)
             return
-        save_full_model(self.accelerator.unwrap_model(self.model), output_dir, tokenizer, extra_config)
+        if gathered is None:
+            save_full_model(self.accelerator.unwrap_model(self.model), output_dir, tokenizer, extra_config)
+            return
+        dtypes = {v.dtype for v in gathered.values() if v.is_floating_point()}
+        dtype = dtypes.pop() if len(dtypes) == 1 else None  # merged in fp32, saved as gathered (bf16 under DeepSpeed)
+        save_full_model(self.rebuilt_model(gathered), output_dir, tokenizer, extra_config, dtype=dtype)
+
+    def gathered_state_dict(self) -> dict | None:
+        """Under DeepSpeed ZeRO-3, the whole state dict gathered from the ranks (the main process gets it; every rank
+        must call); None otherwise (the model's own tensors are complete)."""
+        engine = getattr(self, "deepspeed", None)
+        if engine is None or not engine.zero_optimization_partition_weights():
+            return None
+        return self.accelerator.get_state_dict(engine)
+
+    def rebuilt_model(self, state_dict: dict):
+        """A complete fp32 copy of the trained model on the CPU from a gathered state dict (ZeRO-3 leaves only
+        partitions in `self.model`): the same architecture and LoRA wrapping, loaded strictly."""
+        import copy
+
+        plain = unwrap(self.model)
+        model = type(plain)(copy.deepcopy(plain.config))
+        peft_model = unwrap_peft(self.model)
+        if peft_model is not None:
+            from peft import get_peft_model
+
+            model = get_peft_model(model, copy.deepcopy(peft_model.peft_config[peft_model.active_adapter]))
+        state = {strip_wrapper(k): v for k, v in state_dict.items()}
+        result = model.load_state_dict(state, strict=False)
+        if result.missing_keys or result.unexpected_keys:
+            raise RuntimeError(
+                f"the gathered state dict does not match the model: missing {result.missing_keys[:10]}, "
+                f"unexpected {result.unexpected_keys[:10]}"
+            )
+        return model
 
 
 def ramped_weight(target: float, step: int, ramp: tuple[int, int]) -> float:
@@ -175,13 +211,18 @@ def ramped_weight(target: float, step: int, ramp: tuple[int, int]) -> float:
     return float(target) * (step - start) / (end - start)
 
 
-def save_full_model(model, output_dir: str, tokenizer=None, extra_config: dict | None = None) -> None:
+def save_full_model(
+    model, output_dir: str, tokenizer=None, extra_config: dict | None = None, dtype: torch.dtype | None = None
+) -> None:
     """Merge LoRA (if any) into the base weights and save a full model loadable with `from_pretrained` (and the
-    tokenizer beside it). Also used by `tools/convert_checkpoint.py export` on a saved training output."""
+    tokenizer beside it), cast to `dtype` after merging when given. Also used by `tools/convert_checkpoint.py export`
+    on a saved training output."""
     peft_model = unwrap_peft(model)
     if peft_model is not None:
         model = peft_model.merge_and_unload()
     model = unwrap(model)
+    if dtype is not None:
+        model = model.to(dtype)
     for key, value in (extra_config or {}).items():
         setattr(model.config, key, value)
     model.save_pretrained(output_dir)
