@@ -1,13 +1,23 @@
-"""J&F throughput: `unipixel.eval.metrics.j_and_f` against a straightforward per-frame reference.
+"""J&F throughput: `unipixel.eval.metrics` against the official DAVIS-2017 evaluation recipe, on two kinds of masks.
 
-Run:  python benchmarks/bench_metrics.py [--frames 100] [--threads N] [--repeat 5] [--quick]
+Run:  python benchmarks/bench_metrics.py [--frames 50] [--threads N] [--repeat 3] [--quick]
 (--quick: 8 frames at quarter size, a smoke run that tests/eval/test_bench_metrics.py executes).
 
-The reference follows the DAVIS toolkit's recipe frame by frame (boundary map by shifted comparisons, scipy binary
-dilation with skimage's disk, per-frame precision/recall). Masks are blob-like: cubic-upsampled Gaussian noise
-(temporally correlated) thresholded to about 20 % foreground as the GT, and the same field plus finer noise as the
-prediction, with a few empty-prediction, empty-GT and exact-match frames mixed in. The script prints frames/s of
-both, the speed-up and the largest per-frame difference in J or F, and fails if that difference exceeds 1e-9.
+Reference ("official"): the recipe of the davis2017-evaluation toolkit that the MeViS, ReVOS and Ref-DAVIS17 evaluators
+inherit, step for step: J over the whole clip at once (boolean casts, a void mask, intersection and union sums, 1 for
+an empty union); F frame by frame (a void mask applied to both masks, the 1-px boundary map by zero-filled shifts and
+the last row / column recomputed, `cv2.dilate` of each boundary by skimage's `disk(ceil(0.008 * diagonal))`, matches
+as products, precision / recall / F with the empty-boundary conventions). It is re-written here from that description.
+
+Masks:
+- compact: one object per frame, an ellipse of about 4 % of the frame with a wavy outline, drifting across the clip;
+  the prediction is the same object slightly displaced with a differently wavy outline.
+- full-frame: a large object covering about 70 % of the frame whose outline is jagged at a 6-px scale everywhere;
+  the prediction adds finer noise to the same field, so both boundaries run across the whole frame.
+Each kind includes a few frames with an empty prediction, an empty ground truth, an exact match and nothing at all.
+
+Printed: frames/s of the official recipe and of ours (one thread, OpenCV included; and an N-thread pool), the ratios,
+and the largest difference in any frame's J or F, which must be exactly 0.
 """
 
 from __future__ import annotations
@@ -20,7 +30,6 @@ from functools import partial
 
 import cv2
 import numpy as np
-import scipy.ndimage as ndi
 from skimage.morphology import disk as sk_disk
 
 # Running as `python benchmarks/bench_metrics.py` puts benchmarks/ (not the repo root) on sys.path.
@@ -30,76 +39,115 @@ from unipixel.eval.metrics.region import iou_from_counts  # noqa: E402
 
 SIZES = ((480, 854), (720, 1280))
 QUICK_SIZES = ((120, 214), (180, 320))  # smoke run: same code paths, a quarter of each side
-MAX_ABS_DIFF = 1e-9
+KINDS = ("compact", "full-frame")
 
 
-def make_masks(frames: int, height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Blob-like (pred, gt) bool `(T, H, W)` pairs; see the module docstring."""
-    rng = np.random.default_rng(seed)
-    coarse = (height // 48 + 2, width // 48 + 2)
-    fine = (height // 12 + 2, width // 12 + 2)
-    field = rng.standard_normal(coarse)
-    gt = np.empty((frames, height, width), dtype=bool)
-    pred = np.empty_like(gt)
-    for t in range(frames):
-        # AR(1) drift keeps consecutive frames similar, like a moving object.
-        field = 0.9 * field + np.sqrt(1 - 0.81) * rng.standard_normal(coarse)
-        smooth = cv2.resize(field.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
-        noise = cv2.resize(rng.standard_normal(fine).astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
-        threshold = np.quantile(smooth[::8, ::8], 0.8)
-        gt[t] = smooth > threshold
-        pred[t] = smooth + 0.15 * noise > threshold
-    if frames >= 8:
+# ------------------------------------------------------------------------------------------------------------ masks
+def _field(rng: np.random.Generator, height: int, width: int, cell: int) -> np.ndarray:
+    """Smooth Gaussian noise with features about `cell` px wide (bicubic upsampling of a coarse grid)."""
+    coarse = rng.standard_normal((height // cell + 2, width // cell + 2)).astype(np.float32)
+    return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def _specials(pred: np.ndarray, gt: np.ndarray) -> None:
+    if len(pred) >= 8:
         pred[1] = False  # missed object
         gt[2] = False  # object absent, false positive predicted
         pred[3] = gt[3]  # perfect frame
         gt[4] = pred[4] = False  # nothing anywhere
+
+
+def compact_masks(frames: int, height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    gt = np.empty((frames, height, width), dtype=bool)
+    pred = np.empty_like(gt)
+    ry, rx = 0.12 * height, 0.1 * width
+    for t in range(frames):
+        cy = height * (0.3 + 0.4 * t / max(frames - 1, 1))
+        cx = width * (0.25 + 0.5 * t / max(frames - 1, 1))
+        wave_gt = 0.08 * _field(rng, height, width, 24)
+        wave_pred = 0.08 * _field(rng, height, width, 24)
+        radius = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2
+        gt[t] = radius + wave_gt <= 1
+        shifted = ((yy - cy - 3) / ry) ** 2 + ((xx - cx + 2) / rx) ** 2
+        pred[t] = shifted + wave_pred <= 1
+    _specials(pred, gt)
     return pred, gt
 
 
-def _reference_boundary(mask: np.ndarray) -> np.ndarray:
-    mask = mask.astype(bool)
-    east = np.zeros_like(mask)
-    south = np.zeros_like(mask)
-    south_east = np.zeros_like(mask)
-    east[:, :-1] = mask[:, 1:]
-    south[:-1, :] = mask[1:, :]
-    south_east[:-1, :-1] = mask[1:, 1:]
-    b = (mask ^ east) | (mask ^ south) | (mask ^ south_east)
-    b[-1, :] = mask[-1, :] ^ east[-1, :]
-    b[:, -1] = mask[:, -1] ^ south[:, -1]
-    b[-1, -1] = False
+def full_frame_masks(frames: int, height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    gt = np.empty((frames, height, width), dtype=bool)
+    pred = np.empty_like(gt)
+    for t in range(frames):
+        base = _field(rng, height, width, 96) + 0.3 * _field(rng, height, width, 6)
+        threshold = np.quantile(base[::8, ::8], 0.3)
+        gt[t] = base > threshold
+        pred[t] = base + 0.1 * _field(rng, height, width, 3) > threshold
+    _specials(pred, gt)
+    return pred, gt
+
+
+MAKERS = {"compact": compact_masks, "full-frame": full_frame_masks}
+
+
+# ---------------------------------------------------------------------------------------- the official recipe
+def _official_boundary(seg: np.ndarray) -> np.ndarray:
+    seg = seg.astype(bool)
+    seg[seg > 0] = 1
+    assert np.atleast_3d(seg).shape[2] == 1
+    east = np.zeros_like(seg)
+    south = np.zeros_like(seg)
+    south_east = np.zeros_like(seg)
+    east[:, :-1] = seg[:, 1:]
+    south[:-1, :] = seg[1:, :]
+    south_east[:-1, :-1] = seg[1:, 1:]
+    b = seg ^ east | seg ^ south | seg ^ south_east
+    b[-1, :] = seg[-1, :] ^ east[-1, :]
+    b[:, -1] = seg[:, -1] ^ south[:, -1]
+    b[-1, -1] = 0
     return b
 
 
-def _scipy_dilate(mask: np.ndarray, radius: float) -> np.ndarray:
-    return ndi.binary_dilation(mask, structure=sk_disk(radius))
+def _official_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = 0.008) -> float:
+    assert np.atleast_3d(pred).shape[2] == 1
+    void = np.zeros_like(pred).astype(bool)
+    radius = bound_th if bound_th >= 1 else np.ceil(bound_th * np.linalg.norm(pred.shape))
+    pred_b = _official_boundary(pred * np.logical_not(void))
+    gt_b = _official_boundary(gt * np.logical_not(void))
+    pred_dil = cv2.dilate(pred_b.astype(np.uint8), sk_disk(radius).astype(np.uint8))
+    gt_dil = cv2.dilate(gt_b.astype(np.uint8), sk_disk(radius).astype(np.uint8))
+    gt_match = gt_b * pred_dil
+    pred_match = pred_b * gt_dil
+    n_pred, n_gt = np.sum(pred_b), np.sum(gt_b)
+    if n_pred == 0 and n_gt > 0:
+        precision, recall = 1, 0
+    elif n_pred > 0 and n_gt == 0:
+        precision, recall = 0, 1
+    elif n_pred == 0 and n_gt == 0:
+        precision, recall = 1, 1
+    else:
+        precision, recall = np.sum(pred_match) / float(n_pred), np.sum(gt_match) / float(n_gt)
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
-def _cv2_dilate(mask: np.ndarray, radius: float) -> np.ndarray:
-    return cv2.dilate(mask.astype(np.uint8), sk_disk(radius).astype(np.uint8)).astype(bool)
+def _official_j(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    gt, pred = gt.astype(bool), pred.astype(bool)
+    void = np.zeros_like(pred)
+    inter = np.sum((pred & gt) & np.logical_not(void), axis=(-2, -1))
+    union = np.sum((pred | gt) & np.logical_not(void), axis=(-2, -1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        j = inter / union
+    j[np.isclose(union, 0)] = 1
+    return j
 
 
-def reference_j_and_f_frames(pred: np.ndarray, gt: np.ndarray, dilate=_scipy_dilate, bound_th: float = 0.008):
-    """Per-frame (J, F) as float64 `(T, 2)`, one frame at a time in the DAVIS toolkit's way."""
-    out = np.empty((len(pred), 2))
-    for t, (p, g) in enumerate(zip(pred, gt)):
-        union = np.sum(p | g)
-        out[t, 0] = 1.0 if union == 0 else np.sum(p & g) / union
-        radius = np.ceil(bound_th * np.linalg.norm(p.shape))
-        pb, gb = _reference_boundary(p), _reference_boundary(g)
-        pb_dil, gb_dil = dilate(pb, radius), dilate(gb, radius)
-        n_p, n_g = np.sum(pb), np.sum(gb)
-        if n_p == 0 and n_g == 0:
-            precision, recall = 1.0, 1.0
-        elif n_p == 0:
-            precision, recall = 1.0, 0.0
-        elif n_g == 0:
-            precision, recall = 0.0, 1.0
-        else:
-            precision, recall = np.sum(pb & gb_dil) / float(n_p), np.sum(gb & pb_dil) / float(n_g)
-        out[t, 1] = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-    return out
+def official_j_and_f_frames(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per-frame (J, F) as float64 `(T, 2)` by the official recipe."""
+    j = _official_j(gt, pred)
+    f = np.array([_official_f(p, g) for p, g in zip(pred, gt)])
+    return np.stack([j, f], axis=1)
 
 
 def ours_j_and_f_frames(pred: np.ndarray, gt: np.ndarray, num_threads: int) -> np.ndarray:
@@ -107,6 +155,7 @@ def ours_j_and_f_frames(pred: np.ndarray, gt: np.ndarray, num_threads: int) -> n
     return np.stack([iou_from_counts(c[:, 0], c[:, 1]), f_from_counts(c[:, 2], c[:, 3], c[:, 4], c[:, 5])], axis=1)
 
 
+# ------------------------------------------------------------------------------------------------------- timing
 def _best_time(fn, repeat: int) -> tuple[float, np.ndarray]:
     best, result = float("inf"), None
     for _ in range(repeat):
@@ -116,66 +165,64 @@ def _best_time(fn, repeat: int) -> tuple[float, np.ndarray]:
     return best, result
 
 
-def run(frames: int, threads: int, repeat: int, sizes=SIZES) -> list[dict[str, float]]:
-    """Measure every size; returns one row per size (also printed as a table)."""
+def run(frames: int, threads: int, repeat: int, sizes=SIZES, kinds=KINDS) -> list[dict]:
+    """Measure every (mask kind, size); returns one row each (also printed as a table)."""
     rows = []
     cv2_threads = cv2.getNumThreads()
     try:
-        for height, width in sizes:
-            pred, gt = make_masks(frames, height, width)
-            ours_j_and_f_frames(pred[:2], gt[:2], 1)  # warm-up (first OpenCV calls allocate)
-            # The scipy reference takes seconds per run, long enough to time once.
-            t_ref, ref = _best_time(partial(reference_j_and_f_frames, pred, gt), 1)
-            t_cv2, ref_cv2 = _best_time(partial(reference_j_and_f_frames, pred, gt, _cv2_dilate), repeat)
-            # "1 thread" means no OpenCV-internal parallelism either.
-            cv2.setNumThreads(1)
-            t_one, ours_one = _best_time(partial(ours_j_and_f_frames, pred, gt, 1), repeat)
-            cv2.setNumThreads(cv2_threads)
-            t_many, ours_many = _best_time(partial(ours_j_and_f_frames, pred, gt, threads), repeat)
-            diff = max(float(np.max(np.abs(x - ref))) for x in (ours_one, ours_many, ref_cv2))
-            rows.append(
-                {
-                    "height": height,
-                    "width": width,
-                    "frames": frames,
-                    "ref_fps": frames / t_ref,
-                    "ref_cv2_fps": frames / t_cv2,
-                    "ours_fps_1t": frames / t_one,
-                    "ours_fps_nt": frames / t_many,
-                    "threads": threads,
-                    "max_abs_diff": diff,
-                }
-            )
+        for kind in kinds:
+            for height, width in sizes:
+                pred, gt = MAKERS[kind](frames, height, width)
+                ours_j_and_f_frames(pred[:2], gt[:2], 1)  # warm-up (first OpenCV calls allocate)
+                cv2.setNumThreads(1)  # every single-thread column: no OpenCV-internal parallelism either
+                t_ref, ref = _best_time(partial(official_j_and_f_frames, pred, gt), repeat)
+                t_one, ours_one = _best_time(partial(ours_j_and_f_frames, pred, gt, 1), repeat)
+                cv2.setNumThreads(cv2_threads)
+                t_many, ours_many = _best_time(partial(ours_j_and_f_frames, pred, gt, threads), repeat)
+                diff = max(float(np.max(np.abs(x - ref))) for x in (ours_one, ours_many))
+                rows.append(
+                    {
+                        "kind": kind,
+                        "height": height,
+                        "width": width,
+                        "frames": frames,
+                        "foreground": float(gt.mean()),
+                        "ref_fps": frames / t_ref,
+                        "ours_fps_1t": frames / t_one,
+                        "ours_fps_nt": frames / t_many,
+                        "threads": threads,
+                        "max_abs_diff": diff,
+                    }
+                )
     finally:
         cv2.setNumThreads(cv2_threads)
     return rows
 
 
-def format_table(rows: list[dict[str, float]]) -> str:
+def format_table(rows: list[dict]) -> str:
     header = (
-        f"{'size':>10} {'frames':>6} {'ref fps':>8} {'cv2-ref fps':>11} {'ours fps 1t':>11} {'ours fps Nt':>11} "
-        f"{'x ref 1t':>8} {'x ref Nt':>8} {'x cv2 1t':>8} {'max |diff|':>10}"
+        f"{'masks':>10} {'size':>10} {'frames':>6} {'official fps':>12} {'ours fps 1t':>11} {'ours fps Nt':>11} "
+        f"{'x official 1t':>13} {'x official Nt':>13} {'max |diff|':>10}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
-            f"{r['height']:>4}x{r['width']:<5} {r['frames']:>6} {r['ref_fps']:>8.1f} {r['ref_cv2_fps']:>11.1f} "
-            f"{r['ours_fps_1t']:>11.1f} {r['ours_fps_nt']:>11.1f} {r['ours_fps_1t'] / r['ref_fps']:>7.1f}x "
-            f"{r['ours_fps_nt'] / r['ref_fps']:>7.1f}x {r['ours_fps_1t'] / r['ref_cv2_fps']:>7.1f}x "
-            f"{r['max_abs_diff']:>10.1e}"
+            f"{r['kind']:>10} {r['height']:>4}x{r['width']:<5} {r['frames']:>6} {r['ref_fps']:>12.1f} "
+            f"{r['ours_fps_1t']:>11.1f} {r['ours_fps_nt']:>11.1f} {r['ours_fps_1t'] / r['ref_fps']:>12.1f}x "
+            f"{r['ours_fps_nt'] / r['ref_fps']:>12.1f}x {r['max_abs_diff']:>10.1e}"
         )
     lines.append(
-        f"ref: per-frame DAVIS recipe with scipy binary_dilation + skimage disk; cv2-ref: the same with cv2.dilate "
-        f"(davis2017-evaluation's choice); 1t: one thread (OpenCV too); Nt: {rows[0]['threads']}-thread pool"
+        "official: the DAVIS-2017 toolkit's recipe (cv2.dilate with skimage's disk, frame by frame), one thread; "
+        f"1t: ours on one thread (OpenCV too); Nt: ours on a {rows[0]['threads']}-thread pool over frames"
     )
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> list[dict[str, float]]:
+def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--frames", type=int, default=50)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="thread-pool size for the Nt column")
-    parser.add_argument("--repeat", type=int, default=5, help="best of this many runs (the scipy reference: 1 run)")
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
     parser.add_argument("--quick", action="store_true", help="smoke run: 8 small frames per size, one repeat")
     args = parser.parse_args(argv)
     if args.quick:
@@ -184,8 +231,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
         rows = run(args.frames, args.threads, args.repeat)
     print(format_table(rows))
     worst = max(r["max_abs_diff"] for r in rows)
-    if not worst <= MAX_ABS_DIFF:
-        raise AssertionError(f"our J/F differ from the reference by {worst:.3e} > {MAX_ABS_DIFF}")
+    if worst != 0:
+        raise AssertionError(f"our J/F differ from the official recipe by {worst:.3e}")
     return rows
 
 

@@ -295,3 +295,26 @@ def test_matches_reference_at_video_resolution():
         recall = np.sum(gb & pb_dil) / float(gb.sum())
         assert abs(fast[t] - 2 * precision * recall / (precision + recall)) <= 1e-9
     assert 0 < fast[1] < fast[0] < 1
+
+
+@pytest.mark.parametrize(
+    ("h", "w", "radius"),
+    [(3, 63, 1), (5, 64, 2), (7, 65, 5), (9, 127, 12), (6, 128, 31), (21, 191, 12), (5, 129, 40), (40, 127, 8)],
+)
+def test_packed_rows_match_reference_across_word_edges(h, w, radius):
+    """The bit-packed path (radius <= 31) and the byte-image fallback give the reference's F, whatever the width's
+    position relative to the 64-pixel words and however far the dilation spills past the crop."""
+    rng = np.random.default_rng(h * 7 + w + radius)
+    pred, gt = _random_case(rng, h, w)
+    expected_f = np.array([reference_f(p, g, radius) for p, g in zip(pred, gt)])
+    np.testing.assert_allclose(boundary_f_measure(pred, gt, radius), expected_f, rtol=0, atol=1e-9)
+
+
+def test_packed_and_byte_paths_count_identically(monkeypatch):
+    from unipixel.eval.metrics import boundary
+
+    rng = np.random.default_rng(11)
+    pred, gt = _random_case(rng, 70, 150)
+    packed = frame_counts(pred, gt, 9)
+    monkeypatch.setattr(boundary, "_PACKED_MAX_RADIUS", 0)
+    np.testing.assert_array_equal(frame_counts(pred, gt, 9), packed)
