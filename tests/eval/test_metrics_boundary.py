@@ -299,7 +299,18 @@ def test_matches_reference_at_video_resolution():
 
 @pytest.mark.parametrize(
     ("h", "w", "radius"),
-    [(3, 63, 1), (5, 64, 2), (7, 65, 5), (9, 127, 12), (6, 128, 31), (21, 191, 12), (5, 129, 40), (40, 127, 8)],
+    [
+        (3, 63, 1),
+        (5, 64, 2),
+        (7, 65, 5),
+        (9, 127, 12),
+        (6, 128, 31),
+        (21, 191, 12),
+        (5, 129, 40),
+        (40, 127, 8),
+        (11, 40, 12),  # crop + 2 * radius fills whole words exactly
+        (7, 66, 31),
+    ],
 )
 def test_packed_rows_match_reference_across_word_edges(h, w, radius):
     """The bit-packed path (radius <= 31) and the byte-image fallback give the reference's F, whatever the width's

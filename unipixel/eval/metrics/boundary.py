@@ -117,19 +117,22 @@ def boundary_map(mask: Any) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ bit-packed rows
 # The prediction and the ground truth of a crop (h, w) are stored as two blocks of h + 2 * pad rows (`pad` zero rows,
-# the crop's rows, `pad` zero rows); each row is `words` uint64 words: one zero word, then pixel x at bit x of the
-# following words (little-endian bit order), then at least pad + 64 zero bits. The whole array is used flat, so a
-# shift along x carries bits between neighbouring words with one contiguous operation and a shift along y is an offset
-# of `words`; both blocks go through every operation together. A carry across a row end or a shift across the block
-# edge only ever moves zero bits: a dilation by at most `pad` (<= 31) never reaches the outer 64 bits of the zero word
-# on the left or of the zero tail on the right, nor the other block's rows.
+# the crop's rows, `pad` zero rows); each row is `words` uint64 words: one zero word (pixels -64..-1), then pixel x at
+# bit x of the following words (little-endian bit order), with at least 2 * pad zero bits after the crop. The whole
+# array is used flat, so a shift along x carries bits between neighbouring words with one contiguous operation and a
+# shift along y is an offset of `words`; both blocks go through every operation together. Carries across a row end
+# and shifts across a block edge only ever move zero bits: a dilation by at most `pad` (<= 31) spills at most `pad`
+# pixels past the crop (so the top `pad` bits of a row's last word stay zero) and at most `pad` pixels into the zero
+# word on the left (so its low 64 - pad > 31 bits stay zero), and at most `pad` rows into its own block's padding.
 _PACKED_MAX_RADIUS = 31
 _LITTLE_ENDIAN = sys.byteorder == "little"
 _SHIFTS = tuple(np.uint64(k) for k in range(65))
 
 
 def _row_words(width: int, pad: int) -> int:
-    return 2 + (width + pad + 64) // 64
+    """Words per packed row: the zero word, then room for the crop plus 2 * pad bits, so that a row's last word only
+    ever receives dilation spill in bits the next row's zero word can take without reaching its low bits."""
+    return 1 + (width + 2 * pad + 63) // 64
 
 
 @functools.lru_cache(maxsize=64)
