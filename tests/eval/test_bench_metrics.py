@@ -1,4 +1,4 @@
-"""Runs `benchmarks/bench_metrics.py --quick` so the benchmark keeps working (it also checks ours == the official recipe)."""
+"""Runs `benchmarks/bench_metrics.py --quick` so the benchmark keeps working (it checks ours == the official recipe)."""
 
 import importlib.util
 from pathlib import Path

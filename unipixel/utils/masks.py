@@ -16,10 +16,10 @@ def masks_to_token_grid(masks: torch.Tensor, grid_thw: tuple[int, int, int], pat
 
     Returns:
         `(O, t, h // 2, w // 2)` bool. An odd frame count repeats the last frame; frame pairs are max-pooled (one entry
-        per Qwen temporal group); masks are resized to the Qwen frame size `(h * 14, w * 14)` (bilinear with antialiasing,
-        as the released code's torchvision `resize`: when shrinking, every source pixel under a target pixel counts, D5
-        in docs/fidelity.md) and max-pooled over each merged token's 28 x 28 pixels; a token is on when any of its
-        pixels is.
+        per Qwen temporal group); masks are resized to the Qwen frame size `(h * 14, w * 14)` (bilinear with
+        antialiasing, as the released code's torchvision `resize`: when shrinking, every source pixel under a target
+        pixel counts, D5 in docs/fidelity.md) and max-pooled over each merged token's 28 x 28 pixels; a token is on
+        when any of its pixels is.
     """
     grid_t, grid_h, grid_w = (int(v) for v in grid_thw)
     num_objects, num_frames = masks.shape[:2]
