@@ -77,19 +77,43 @@ def _rewrite_instances(root, edit):
     path.write_text(json.dumps(data))
 
 
-def test_empty_mask_after_resizing(tmp_path):
+@pytest.mark.parametrize(
+    ("size", "match"),
+    [
+        ((480, 640), r"mask is stored at 480 x 640 \(H x W\) but its frame is 48 x 64 \(file"),
+        ((64, 48), r"mask is stored at 64 x 48 \(H x W\) but its frame is 48 x 64 \(height and width swapped\)"),
+    ],
+)
+def test_mask_stored_at_another_size(tmp_path, caplog, size, match):
+    """A mask whose stored size differs from its image is never stretched: strict mode names instances.json and the
+    annotation id, training replaces the sample within the logged budget."""
     fx.write_refer(tmp_path)
-    tiny = np.zeros((480, 640), bool)
-    tiny[3, 7] = True  # one pixel of a 10x larger RLE: nearest sampling at 64 x 48 misses it
+    wrong = np.zeros(size, bool)
+    wrong[5:20, 5:20] = True
 
     def edit(data):
-        data["annotations"][3]["segmentation"] = encode_rle(tiny)  # ann 13, the val refs
+        for ann in data["annotations"][2:]:  # ann 12 (image 2's train ref) and 13 (the val refs)
+            ann["segmentation"] = encode_rle(wrong)
 
     _rewrite_instances(tmp_path, edit)
     val = build_dataset("refcoco", root=str(tmp_path), split="val")
-    with pytest.raises(DataError, match=r"\[refcoco\] sample 3_4: ground-truth objects \[0\] have empty masks") as err:
+    with pytest.raises(DataError, match=r"\[refcoco\] sample 3_4: annotation 13 \(ref 3\): " + match) as err:
         val[0]
-    assert err.value.path.endswith("COCO_train2014_000000000002.jpg")
+    assert err.value.path.name == "instances.json"
+    train = build_dataset("refcoco", root=str(tmp_path))
+    ids = [r["id"] for r in train.index]
+    with caplog.at_level(logging.WARNING):
+        assert train[ids.index("2")].id == "1"
+    assert train.stats["broken"] == 1 and "annotation 12 (ref 2)" in caplog.text and "broken so far: 1" in caplog.text
+
+
+def test_empty_annotation_names_its_id(tmp_path):
+    fx.write_refer(tmp_path)
+    _rewrite_instances(tmp_path, lambda d: d["annotations"][3].update(segmentation=[[1, 1, 2, 2]]))  # < 3 points
+    val = build_dataset("refcoco", root=str(tmp_path), split="val")
+    with pytest.raises(DataError, match=r"sample 3_4: annotation 13 \(ref 3\): the segmentation is empty") as err:
+        val[0]
+    assert err.value.path.name == "instances.json"
 
 
 def test_mask_vanishing_at_sam_size(tmp_path, processor):

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from tests.data import fixtures as fx
+from unipixel.data.errors import DataError
 from unipixel.data.masks import (
+    MaskSizeError,
     decode_frame_dict,
     decode_index_masks,
     decode_polygons,
@@ -16,6 +18,7 @@ from unipixel.data.masks import (
     encode_rle,
     resize_mask,
     rle_area,
+    rle_runs,
     sav_visibility,
 )
 
@@ -38,12 +41,42 @@ def test_regions_are_ored_and_resized():
     union = decode_regions([encode_rle(a), polygon, None], fx.H, fx.W)
     assert union[5, 5] and union[40, 50] and not union[20, 20]
     assert (union ^ (a | b)).sum() <= 24 + 18  # the polygon matches the box up to one edge row / column
-    # an RLE stored at twice the frame size is resized (nearest) to the frame
-    big = np.kron(a, np.ones((2, 2), bool))
-    assert np.array_equal(decode_regions([encode_rle(big)], fx.H, fx.W), a)
-    # regions stored at different sizes are decoded separately and OR-ed
-    mixed = decode_regions([encode_rle(big), encode_rle(b)], fx.H, fx.W)
-    assert np.array_equal(mixed, a | b)
+
+
+
+@pytest.mark.parametrize("shape", [(2 * fx.H, 2 * fx.W), (fx.W, fx.H)])
+def test_region_at_another_size_is_an_error(shape):
+    """A mask stored at another size than its frame is never stretched (H and W swapped included)."""
+    other = encode_rle(np.ones(shape, bool))
+    with pytest.raises(MaskSizeError, match=f"stored at {shape[0]} x {shape[1]} .* frame is {fx.H} x {fx.W}") as err:
+        decode_region_frames([None, [encode_rle(fx.box(0, 0, 5, 5)), other]], fx.H, fx.W)
+    assert err.value.position == 1 and err.value.stored == shape
+    assert ("swapped" in str(err.value)) == (shape == (fx.W, fx.H))
+
+
+@pytest.mark.parametrize(
+    ("counts", "match"),
+    [("", "covers 0 pixels"), ("0", "covers 0 pixels"), ("zz", "outside the RLE code"), ("0g", "cut in the middle")],
+)
+def test_bad_rle_is_refused_before_pycocotools(counts, match):
+    """pycocotools would decode these into arbitrary memory; the runs must cover the RLE's size exactly."""
+    with pytest.raises(ValueError, match=match):
+        decode_regions([{"size": [fx.H, fx.W], "counts": counts}], fx.H, fx.W)
+    with pytest.raises(ValueError, match="covers 4 pixels"):
+        decode_regions([{"size": [2, 3], "counts": [1, 3]}], 2, 3)
+
+
+def test_rle_runs_match_pycocotools():
+    from pycocotools import mask as mask_utils
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        h, w = (int(v) for v in rng.integers(1, 60, 2))
+        mask = rng.random((h, w)) < rng.random()
+        counts = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))["counts"]
+        runs = rle_runs(counts)
+        assert runs.sum() == h * w and np.array_equal(decode_regions([encode_rle(mask)], h, w), mask)
+        assert np.array_equal(np.repeat(np.arange(len(runs)) % 2, runs).astype(bool), mask.flatten(order="F"))
 
 
 def test_region_frames_of_one_object():
@@ -78,8 +111,8 @@ def test_index_masks_union_and_empty_frames(tmp_path):
     assert masks.shape == (3, 3, fx.H, fx.W)
     assert masks[0, 0].sum() == 20 * fx.H and masks[1, 0].sum() == 40 * fx.H and not masks[2].any()
     assert not masks[:, 1].any() and np.array_equal(masks[:, 2], masks[:, 0])
-    half = decode_index_masks([label], [[3]], fx.H // 2, fx.W // 2)
-    assert half[0, 0].sum() == 10 * fx.H // 2
+    with pytest.raises(DataError, match=r"\[ds\] sample s: frame position 1: label map is stored at 48 x 64"):
+        decode_index_masks([None, tmp_path / "0.png"], [[3]], fx.H // 2, fx.W // 2, "ds", "s")
 
 
 def test_separate_masks(tmp_path):

@@ -12,7 +12,8 @@ import pytest
 from tests.conftest import SHARED
 from tests.data import video_fixtures as vf
 from tests.data.fixtures import write_video
-from unipixel.data.masks import sav_visibility
+from unipixel.data.errors import DataError
+from unipixel.data.masks import decode_rle, encode_rle, resize_mask, sav_visibility
 from unipixel.data.mixture import build_dataset
 
 REAL = SHARED / "real_samples"
@@ -41,7 +42,8 @@ def test_ref_youtube_vos_real_valid_meta(tmp_path, processor):
 def test_sav_real_manual_annotation(tmp_path):
     anno = json.loads((REAL / "ref_sav/sav_000001_manual.json").read_text())
     frames = int(anno["video_frame_count"])  # 483 frames, 121 annotated (every 4th)
-    # a small stand-in video with the real frame count (848 x 480 portrait scaled by 1/8); masks are resized to it
+    # a small stand-in video with the real frame count (848 x 480 portrait scaled by 1/8), and the real masklet
+    # scaled the same way (a mask is never stretched to a frame of another size: the unscaled file is an error)
     write_video(tmp_path / "sav/sav_train/sav_000/sav_000001.mp4", num_frames=frames, fps=24, height=106, width=60)
     shutil.copy(REAL / "ref_sav/sav_000001_manual.json", tmp_path / "sav/sav_train/sav_000/")
     meta = {"sav_000001": {"video_path": "sav/sav_train/sav_000/sav_000001.mp4",
@@ -49,6 +51,12 @@ def test_sav_real_manual_annotation(tmp_path):
                            "objects": {str(k): {"video_id": "sav_000001", "obj_id": k, "formated": f"Object {k}."}
                                        for k in range(5)}}}  # fmt: skip
     vf.dump(tmp_path / "ref_sav/Ref-SAV-Min-Ratio-0.3.json", meta)
+    unscaled = build_dataset("ref_sav", root=str(tmp_path), split="valid", llm_frames=8)
+    with pytest.raises(DataError, match=r"object 0: .*masklet frame 0, object 0 is stored at 848 x 480 .* 106 x 60"):
+        unscaled[0]
+    masklet = [[encode_rle(resize_mask(decode_rle(r), 106, 60)) for r in f] for f in anno["masklet"]]
+    scaled = {**anno, "masklet": masklet}
+    vf.dump(tmp_path / "sav/sav_train/sav_000/sav_000001_manual.json", scaled)
     ds = build_dataset("ref_sav", root=str(tmp_path), split="valid", llm_frames=8)  # evaluation: every annotated frame
     for k in range(5):
         s = ds[k]

@@ -26,7 +26,9 @@ Each dataset key is a YAML under `configs/data/datasets/<key>.yaml` (`_target_` 
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -71,11 +73,15 @@ class BaseDataset(torch.utils.data.Dataset):
         max_num_words: resample a sample whose longest assistant turn has more words (None: no limit). Unlike
             upstream (B9) it looks at the built conversation, so it works for every dataset.
         max_num_tokens: resample a sample whose token sequence (visual tokens included) is longer; needs a processor.
-        max_broken: replacements of broken samples tolerated per dataset object (per worker) before giving up.
+        max_broken: replacements of broken samples tolerated per dataset object before giving up, counted over all
+            DataLoader workers together (the counters live in shared memory).
         max_resample: attempts for one index before giving up (a dataset where nothing fits the limits).
         strict: raise on any broken or over-long sample (default: True unless split == "train").
         seed: seeds every random choice together with epoch, index and attempt.
         video_backend, num_threads: video decoding (see `io.VideoReader`).
+        extra_roots: folders besides `root` that paths read from annotation files may point into (relative to
+            `root`, or absolute). Any other path that leaves the root (`../`, an absolute path) is a `DataError`.
+            Folders given as loader arguments are trusted as they are.
     """
 
     key: str = ""
@@ -101,9 +107,11 @@ class BaseDataset(torch.utils.data.Dataset):
         seed: int = 0,
         video_backend: str = "auto",
         num_threads: int = 1,
+        extra_roots: Sequence[str | Path] = (),
     ):
         super().__init__()
         self.root = Path(root)
+        self.allowed_roots = [lexical(self.root)] + [lexical(self.root / str(r)) for r in extra_roots or ()]
         self.split = split
         self.training = split == "train"
         self.processor = processor
@@ -117,6 +125,7 @@ class BaseDataset(torch.utils.data.Dataset):
         self.seed, self.epoch = seed, 0
         self.video_backend, self.num_threads = video_backend, num_threads
         self.stats: Counter = Counter()
+        self.shared = SharedCounts()  # replacements, summed over DataLoader workers
         self._index: list[dict] | None = None
         self._by_type: dict[str, np.ndarray] | None = None
 
@@ -133,7 +142,8 @@ class BaseDataset(torch.utils.data.Dataset):
     @property
     def index(self) -> list[dict]:
         if self._index is None:
-            with data_errors(self.name, "-", None):  # a stray KeyError in an annotation file still names the dataset
+            # a stray KeyError / TypeError in an annotation file still names the dataset and its annotation file
+            with data_errors(self.name, "-", self.annotation_source()):
                 self._index = self.load_index()
             logger.info("%s/%s: %d samples indexed", self.name, self.split, len(self._index))
         return self._index
@@ -147,8 +157,47 @@ class BaseDataset(torch.utils.data.Dataset):
         return [r.get("data_type", self.data_type) for r in self.index]
 
     def path(self, *parts) -> Path:
-        """A path under `root`."""
-        return self.root.joinpath(*[str(p) for p in parts])
+        """A path under `root` from the loader's own arguments (a folder configured outside the root, given as an
+        absolute path, becomes an allowed root for the paths annotations name inside it)."""
+        path = self.root.joinpath(*[str(p) for p in parts])
+        if not any(is_inside(lexical(path), r) for r in self.allowed_roots):
+            self.allowed_roots.append(lexical(path))
+        return path
+
+    def inside(self, base: str | Path, relative, sample_id, source, what: str = "path") -> Path:
+        """`base / relative` for a path read from an annotation file (`source`), checked to stay inside the data root
+        (or an extra root): `../` segments and absolute paths that leave it are a `DataError` naming the sample and
+        the annotation file. The check is lexical (symlinks inside the root are followed as the user made them)."""
+        if isinstance(relative, Path):
+            relative = str(relative)
+        if not isinstance(relative, str) or not relative.strip() or "\x00" in relative:
+            raise DataError(self.name, sample_id, source, f"{what} must be a non-empty path, got {relative!r}")
+        path = Path(base) / relative
+        resolved = lexical(path)
+        if not any(is_inside(resolved, r) for r in self.allowed_roots):
+            raise DataError(
+                self.name,
+                sample_id,
+                source,
+                f"{what} {relative!r} leaves the data root {lexical(self.root)} (resolves to {resolved}); list its "
+                "folder in extra_roots to allow it",
+            )
+        return path
+
+    def plain_name(self, name, sample_id, source, what: str = "frame name") -> str:
+        """A file or folder name read from an annotation file, refused unless it is one plain path component."""
+        name = str(name)
+        if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+            raise DataError(self.name, sample_id, source, f"{what} {name!r} is not a plain file name")
+        return name
+
+    def annotation_source(self) -> Path | None:
+        """The annotation file an index-time error is most likely about (the loader's main annotation file)."""
+        for attr in ("annotation_file", "meta_file", "instances_file", "refs_file", "split_file", "data_dir"):
+            value = getattr(self, attr, None)
+            if value is not None:
+                return value
+        return None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -221,9 +270,16 @@ class BaseDataset(torch.utils.data.Dataset):
             f"{self.name}: no usable sample after {self.max_resample + 1} attempts (stats: {dict(self.stats)})"
         )
 
+    def counts(self) -> Counter:
+        """Index-time counters (left-out rows) plus the replacements made by every process that loads from this
+        dataset object (the main process and its DataLoader workers)."""
+        merged = Counter({k: v for k, v in self.stats.items() if k not in SharedCounts.KINDS})
+        merged.update({k: v for k, v in self.shared.totals().items() if v})
+        return merged
+
     def summary(self) -> str:
-        """One line with this dataset object's counters (each DataLoader worker keeps its own)."""
-        counts = ", ".join(f"{k}={v}" for k, v in sorted(self.stats.items())) or "nothing replaced"
+        """One line with this dataset object's counters, summed over DataLoader workers."""
+        counts = ", ".join(f"{k}={v}" for k, v in sorted(self.counts().items())) or "nothing replaced"
         return f"{self.name}/{self.split}: {len(self)} samples; {counts}"
 
     # ------------------------------------------------------------------ internals
@@ -299,13 +355,14 @@ class BaseDataset(torch.utils.data.Dataset):
 
     def _count(self, kind: str, err: DataError) -> None:
         self.stats[kind] += 1
+        total = self.shared.add(kind)
         worker = torch.utils.data.get_worker_info()
         who = f" (worker {worker.id})" if worker is not None else ""
         action = "resampled" if kind == "too_long" else "replaced"
-        logger.warning("%s%s; %s [%s so far: %d]", err, who, action, kind, self.stats[kind])
-        if kind == "broken" and self.stats["broken"] > self.max_broken:
+        logger.warning("%s%s; %s [%s so far: %d]", err, who, action, kind, total)
+        if kind == "broken" and total > self.max_broken:
             raise RuntimeError(
-                f"{self.name}{who}: {self.stats['broken']} broken samples exceed max_broken={self.max_broken}; "
+                f"{self.name}{who}: {total} broken samples (all workers) exceed max_broken={self.max_broken}; "
                 f"last: {err}"
             ) from err
 
@@ -319,3 +376,36 @@ class BaseDataset(torch.utils.data.Dataset):
         if len(pool) > 1:
             pool = pool[pool != idx]
         return int(rng.choice(pool))
+
+
+class SharedCounts:
+    """Replacement counters shared by a dataset object and the DataLoader workers that load from it: a small tensor
+    in shared memory (inherited by forked workers, passed by handle to spawned ones) with one row per process, so no
+    two processes ever write the same cell and the sum needs no lock."""
+
+    KINDS = ("broken", "too_long")
+    ROWS = 65  # row 0: the main process; workers 0..63 (higher worker ids share rows, a count may then race)
+
+    def __init__(self):
+        self.table = torch.zeros(self.ROWS, len(self.KINDS), dtype=torch.int64).share_memory_()
+
+    def add(self, kind: str) -> int:
+        """Count one `kind` for this process; returns the total over all processes."""
+        worker = torch.utils.data.get_worker_info()
+        row = 0 if worker is None else 1 + worker.id % (self.ROWS - 1)
+        col = self.KINDS.index(kind)
+        self.table[row, col] += 1
+        return int(self.table[:, col].sum())
+
+    def totals(self) -> dict[str, int]:
+        sums = self.table.sum(0).tolist()
+        return dict(zip(self.KINDS, (int(v) for v in sums)))
+
+
+def lexical(path: str | Path) -> Path:
+    """Absolute, normalised path (`..` and `.` folded, symlinks not followed)."""
+    return Path(os.path.normpath(os.path.abspath(path)))
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents

@@ -98,12 +98,12 @@ class LlavaDataset(BaseDataset):
             conv[0]["content"] = strip_placeholder(conv[0]["content"], f"<{visual}>")
         meta = {"path": str(self.annotation_file), "row": record["row"]}
         if visual == "image":
-            path = self.image_dir / row["image"]
+            path = self.inside(self.image_dir, row["image"], rid, self.annotation_file, "image")
             frames = self.read_image(path, rid)
             meta.update(path=str(path), source="llava_instruct_665k")
             return Sample(rid, self.name, frames, conv, as_video=False, data_type="multimodal", meta=meta)
         if visual == "video":
-            path = self.video_dir / row["video"]
+            path = self.inside(self.video_dir, row["video"], rid, self.annotation_file, "video")
             reader = self.open_video(path, rid)
             # uniform over the whole video, as Qwen's own video reader does for this data (also in training)
             indices = fps_indices(reader.num_frames, reader.fps, self.video_fps, max(self.sample_frames, 1))

@@ -101,7 +101,12 @@ class GroundMoReDataset(VideoSegDataset):
             raise DataError(self.name, "-", self.annotation_file, "expected {'videos': {vid: {questions}}}")
         records, missing, no_masks = [], 0, 0
         for vid, video in videos["videos"].items():
-            folder = self.video_dir / vid
+            try:
+                folder = self.inside(self.video_dir, vid, vid, self.annotation_file, "video id")
+            except DataError as err:
+                records.append({"id": vid, "file": self.annotation_file, "kind": "question", "query": ""})
+                records[-1]["error"] = err.msg
+                continue
             if not (folder / "images").is_dir():
                 missing += 1
                 continue

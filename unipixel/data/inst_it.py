@@ -48,10 +48,10 @@ def fix_ids(text: str) -> str:
     return re.sub(r"\[0(\d)\]", r"[\1]", text)
 
 
-def local_path(root: Path, path: str) -> Path:
-    """`root` joined with `path` minus its first component ("Inst-IT-Dataset/videos_raw/x" -> root/"videos_raw/x")."""
+def strip_first(path: str) -> str:
+    """`path` minus its first component ("Inst-IT-Dataset/videos_raw/x" -> "videos_raw/x"), to join to a root."""
     parts = str(path).split("/", 1)
-    return root / (parts[1] if len(parts) == 2 else parts[0])
+    return parts[1] if len(parts) == 2 else parts[0]
 
 
 def frame_files(folder: Path) -> list[Path]:
@@ -104,7 +104,12 @@ class InstITVideoDataset(BaseDataset):
                     {**base, "error": f"malformed row {i} (needs video_path, question_answer_pairs, segmentations)"}
                 )
                 continue
-            folder = local_path(self.frame_root, row["video_path"])
+            try:
+                relative = strip_first(row["video_path"])
+                folder = self.inside(self.frame_root, relative, vid, self.annotation_file, "video_path")
+            except DataError as err:
+                records.append({**base, "error": err.msg})
+                continue
             if not folder.is_dir():
                 records.append({**base, "error": "frame folder not found", "file": folder})
                 continue
@@ -287,7 +292,12 @@ class InstITImageRefDataset(BaseDataset):
             if not ok:
                 records.append({**base, "error": f"malformed row {i} (needs image_path, instance_level_caption)"})
                 continue
-            image = local_path(self.image_root, row["image_path"])
+            try:
+                relative = strip_first(row["image_path"])
+                image = self.inside(self.image_root, relative, iid, self.annotation_file, "image_path")
+            except DataError as err:
+                records.append({**base, "error": err.msg})
+                continue
             for oid, caption in row["instance_level_caption"].items():
                 text = caption.get(self.caption) if isinstance(caption, dict) else caption
                 rec = {**base, "id": f"{iid}_{oid}", "image": image, "oid": str(oid)}

@@ -73,6 +73,10 @@ def load_json(path: str | Path, dataset: str = "?", sample_id="-", **kwargs):
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DataError(dataset, sample_id, path, "annotation file not found") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        msg = f"not UTF-8 text: byte {exc.object[exc.start : exc.start + 1]!r} at offset {exc.start} (line {line})"
+        raise DataError(dataset, sample_id, path, msg) from None
     except OSError as exc:
         raise DataError(dataset, sample_id, path, f"cannot read annotation file ({exc})") from exc
     if path.suffix == ".jsonl":

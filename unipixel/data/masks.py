@@ -13,7 +13,9 @@ size.
 - `sav` (`decode_sav`): SA-V `masklet[annotated frame][object]` RLEs; a zero-area RLE means "absent".
 
 RLE work goes through pycocotools in batches (one `frPyObjects` / `merge` / `decode` call per frame or object, not per
-pixel); masks whose stored size differs from the frame are resized by nearest-pixel sampling.
+pixel). Every RLE is checked before pycocotools sees it (its runs must cover exactly `height x width` pixels;
+pycocotools itself decodes a cut or garbled `counts` string into arbitrary memory). A mask stored at another size
+than its frame (height and width swapped included) raises `MaskSizeError`; nothing is stretched to fit.
 """
 
 from __future__ import annotations
@@ -25,7 +27,31 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from .errors import DataError
 from .io import read_label_png
+
+
+class MaskSizeError(ValueError):
+    """A stored mask whose size differs from the frame it annotates.
+
+    Attributes: `stored` and `expected` as `(height, width)`, `position`: the index of the mask in the decoded batch.
+    """
+
+    def __init__(self, stored, expected, position: int = 0, what: str = "mask"):
+        self.stored, self.expected, self.position = tuple(int(v) for v in stored), tuple(expected), position
+        swapped = " (height and width swapped)" if self.stored == self.expected[::-1] else ""
+        super().__init__(
+            f"{what} is stored at {self.stored[0]} x {self.stored[1]} (H x W) but its frame is "
+            f"{self.expected[0]} x {self.expected[1]}{swapped}"
+        )
+
+
+def check_size(stored, height: int, width: int, position: int = 0, what: str = "mask") -> None:
+    """Raise `MaskSizeError` unless `stored` (a shape's last two entries or an RLE `size`) is `(height, width)`."""
+    stored = tuple(int(v) for v in stored)
+    if stored != (int(height), int(width)):
+        raise MaskSizeError(stored, (int(height), int(width)), position, what)
+
 
 # ------------------------------------------------------------------------------------------------------------ RLE
 
@@ -54,14 +80,75 @@ def to_rle(region, height: int, width: int) -> dict | None:
         return mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
     if isinstance(region, dict) and "counts" in region and "size" in region:
         counts = region["counts"]
+        h, w = rle_size(region)
         if isinstance(counts, list):
-            h, w = (int(v) for v in region["size"])
-            return mask_utils.frPyObjects(region, h, w)
+            if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 0 for c in counts):
+                raise ValueError("bad RLE: uncompressed `counts` must be non-negative integers")
+            if sum(counts) != h * w:
+                raise ValueError(f"bad RLE: `counts` covers {sum(counts)} pixels, its size {h} x {w} has {h * w}")
+            return mask_utils.frPyObjects({"size": [h, w], "counts": [int(c) for c in counts]}, h, w)
         if isinstance(counts, str):
-            return {"size": [int(v) for v in region["size"]], "counts": counts.encode("ascii")}
+            try:
+                counts = counts.encode("ascii")
+            except UnicodeEncodeError:
+                raise ValueError("bad RLE: `counts` holds non-ASCII characters") from None
         if isinstance(counts, bytes):
-            return {"size": [int(v) for v in region["size"]], "counts": counts}
+            check_rle_counts(counts, h, w)
+            return {"size": [h, w], "counts": counts}
     raise ValueError(f"unrecognised region encoding: {_describe(region)}")
+
+
+def rle_size(rle: Mapping) -> tuple[int, int]:
+    """`(height, width)` of an RLE dict, checked: two non-negative integers."""
+    size = rle.get("size")
+    if not isinstance(size, (list, tuple)) or len(size) != 2:
+        raise ValueError(f"bad RLE: `size` must be [height, width], got {str(size)[:40]}")
+    try:
+        h, w = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ValueError(f"bad RLE: `size` must be [height, width], got {str(size)[:40]}") from None
+    if h < 0 or w < 0 or any(isinstance(v, bool) or float(v) != int(v) for v in size):
+        raise ValueError(f"bad RLE: `size` must be two non-negative integers, got {size}")
+    return h, w
+
+
+def rle_runs(counts: bytes) -> np.ndarray:
+    """Run lengths of a compressed COCO `counts` string (pycocotools' `rleFrString`, vectorised): 6-bit groups, low
+    5 bits of data, bit 5 "more follows", bit 4 of a value's last group its sign; from the third run on, each value is
+    a difference to the run two before. Raises `ValueError` for characters outside the code or a cut last value."""
+    codes = np.frombuffer(counts, dtype=np.uint8).astype(np.int64) - 48
+    if codes.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if codes.min() < 0 or codes.max() > 63:
+        raise ValueError("bad RLE: `counts` holds characters outside the RLE code")
+    more = (codes & 0x20) != 0
+    if more[-1]:
+        raise ValueError("bad RLE: `counts` is cut in the middle of a value")
+    ends = np.flatnonzero(~more)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    group = np.repeat(np.arange(len(ends)), ends - starts + 1)
+    shift = 5 * (np.arange(len(codes)) - starts[group])
+    if shift.max() > 55:
+        raise ValueError("bad RLE: a value in `counts` is too long")
+    values = np.zeros(len(ends), dtype=np.int64)
+    np.add.at(values, group, (codes & 0x1F) << shift)
+    negative = (codes[ends] & 0x10) != 0
+    values[negative] -= np.int64(1) << (5 * (ends - starts + 1))[negative]
+    runs = values.copy()
+    for parity in (0, 1):  # runs[m] = values[m] + runs[m - 2] for m > 2
+        first = 2 if parity == 0 else 1
+        runs[first::2] = np.cumsum(values[first::2])
+    return runs
+
+
+def check_rle_counts(counts: bytes, height: int, width: int) -> None:
+    """Raise `ValueError` unless the compressed runs are non-negative and cover exactly `height x width` pixels."""
+    runs = rle_runs(counts)
+    if len(runs) and runs.min() < 0:
+        raise ValueError("bad RLE: `counts` decodes to a negative run")
+    total = int(runs.sum())
+    if total != height * width:
+        raise ValueError(f"bad RLE: `counts` covers {total} pixels, its size {height} x {width} has {height * width}")
 
 
 def _describe(region) -> str:
@@ -87,26 +174,26 @@ def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def _decode_rles(rles: list[dict | None], height: int, width: int) -> np.ndarray:
-    """`(N, height, width)` bool of N compressed RLEs (None = empty); RLEs sharing a size decode in one call."""
+    """`(N, height, width)` bool of N compressed RLEs (None = empty), decoded in one call; an RLE of another size
+    raises `MaskSizeError` (its `position` is the index in `rles`)."""
     out = np.zeros((len(rles), height, width), dtype=bool)
-    by_size: dict[tuple[int, int], list[int]] = {}
-    for i, rle in enumerate(rles):
-        if rle is not None:
-            by_size.setdefault(tuple(rle["size"]), []).append(i)
-    for idx in by_size.values():
+    idx = [i for i, rle in enumerate(rles) if rle is not None]
+    for i in idx:
+        check_size(rles[i]["size"], height, width, i)
+    if idx:
         decoded = mask_utils.decode([rles[i] for i in idx]).astype(bool)  # (h, w, n), Fortran order
-        decoded = np.moveaxis(decoded, -1, 0)
-        out[idx] = resize_mask(decoded, height, width)
+        out[idx] = np.moveaxis(decoded, -1, 0)
     return out
 
 
 def decode_rle(rle: dict | None, height: int | None = None, width: int | None = None) -> np.ndarray:
-    """One RLE dict (str/bytes/list counts) → `(H, W)` bool at `height x width` (default: the RLE's own size)."""
+    """One RLE dict (str/bytes/list counts) → `(H, W)` bool (its own size, which must equal `height x width` when
+    given)."""
     if rle is None:
         if height is None or width is None:
             raise ValueError("an absent (None) RLE needs an explicit height and width")
         return np.zeros((height, width), dtype=bool)
-    size = [int(v) for v in rle["size"]]
+    size = rle_size(rle)
     height, width = height or size[0], width or size[1]
     return _decode_rles([to_rle(rle, *size)], height, width)[0]
 
@@ -120,29 +207,29 @@ def decode_region_frames(frames: Sequence[Sequence | None], height: int, width: 
     """`rle` / `vicas` encoding of one object: per frame a list of regions (or None) → `(T, height, width)` bool.
 
     Regions of a frame are OR-ed (pycocotools `merge`); a frame that is None, an empty list or all-None is empty.
-    A single region given instead of a list is accepted. Polygons are rasterised at `height x width`.
+    A single region given instead of a list is accepted. Polygons are rasterised at `height x width`; an RLE stored at
+    another size raises `MaskSizeError` whose `position` is the frame's position in `frames`. A malformed region
+    raises `ValueError` naming the frame position.
     """
     rles: list[dict | None] = []
-    for regions in frames:
+    for t, regions in enumerate(frames):
         if regions is None or isinstance(regions, dict) or _is_polygon(regions):
             regions = [regions]
-        parts = [r for r in (to_rle(region, height, width) for region in regions) if r is not None]
+        try:
+            parts = [r for r in (to_rle(region, height, width) for region in regions) if r is not None]
+        except MaskSizeError:
+            raise
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"frame position {t}: {exc}") from None
+        for part in parts:
+            check_size(part["size"], height, width, t)
         if not parts:
             rles.append(None)
         elif len(parts) == 1:
             rles.append(parts[0])
-        elif len({tuple(p["size"]) for p in parts}) == 1:
+        else:
             rles.append(mask_utils.merge(parts))
-        else:  # regions stored at different sizes: decode each at frame size and OR them
-            rles.append({"decoded": _decode_rles(parts, height, width).any(0)})
-    out = np.zeros((len(rles), height, width), dtype=bool)
-    plain = [i for i, r in enumerate(rles) if r is not None and "decoded" not in r]
-    if plain:
-        out[plain] = _decode_rles([rles[i] for i in plain], height, width)
-    for i, r in enumerate(rles):
-        if r is not None and "decoded" in r:
-            out[i] = r["decoded"]
-    return out
+    return _decode_rles(rles, height, width)
 
 
 def decode_frame_dict(
@@ -172,8 +259,7 @@ def rle_area(rle: dict | None) -> int:
     """Foreground pixel count of an RLE without decoding it (0 for None)."""
     if rle is None:
         return 0
-    size = [int(v) for v in rle["size"]]
-    return int(mask_utils.area(to_rle(rle, *size)))
+    return int(mask_utils.area(to_rle(rle, *rle_size(rle))))
 
 
 # ----------------------------------------------------------------------------------------------- id-map PNGs
@@ -193,7 +279,7 @@ def decode_index_masks(
         frames: per frame a PNG path (palette `P` PNGs give their indices: DAVIS-2017 / GroundMoRe / Mapillary),
             an already-read `(h, w)` integer array, or None for a frame without annotation (empty for every object).
         object_ids: per object one id or a list of ids whose union is the object (`[[1, 3], [2]]`).
-        height, width: frame size; maps of another size are resized by nearest-pixel sampling.
+        height, width: frame size; a map of another size is a `DataError` naming its file.
 
     Each PNG is read once and shared by all objects.
     """
@@ -203,7 +289,7 @@ def decode_index_masks(
         if frame is None:
             continue
         label = frame if isinstance(frame, np.ndarray) else read_label_png(frame, dataset, sample_id)
-        label = resize_nearest(label, height, width)
+        _check_png_size(label, height, width, dataset, sample_id, frame, t)
         for o, oid in enumerate(ids):
             out[o, t] = np.isin(label, oid)
     return out
@@ -227,8 +313,17 @@ def decode_separate_masks(
             if frame is None:
                 continue
             label = frame if isinstance(frame, np.ndarray) else read_label_png(frame, dataset, sample_id)
-            out[o, t] = resize_mask(label >= 128, height, width)
+            _check_png_size(label, height, width, dataset, sample_id, frame, t, f"object {o}: ")
+            out[o, t] = label >= 128
     return out
+
+
+def _check_png_size(label, height, width, dataset, sample_id, frame, t: int, who: str = "") -> None:
+    try:
+        check_size(label.shape[-2:], height, width, t, "label map")
+    except MaskSizeError as exc:
+        path = None if isinstance(frame, np.ndarray) else frame
+        raise DataError(dataset, sample_id, path, f"{who}frame position {t}: {exc}") from None
 
 
 # ------------------------------------------------------------------------------------------------- polygons
@@ -248,13 +343,18 @@ def decode_polygons(shapes: Sequence[dict], height: int, width: int) -> np.ndarr
     """
     values = {"target": 1, "ignore": 2}  # drawn as uint8, ignore mapped to -1 at the end
     drawable = []
-    for shape in shapes:
+    for i, shape in enumerate(shapes):
+        if not isinstance(shape, dict):
+            raise ValueError(f"shape {i} is a {type(shape).__name__}, not an object")
         label = shape.get("label")
         if label == "flag":
             continue
         if label not in values:
-            raise ValueError(f"polygon label {label!r} is none of target / ignore / flag")
-        points = np.asarray(shape.get("points", []), dtype=np.float64).reshape(-1, 2)
+            raise ValueError(f"shape {i}: polygon label {label!r} is none of target / ignore / flag")
+        try:
+            points = np.asarray(shape.get("points", []), dtype=np.float64).reshape(-1, 2)
+        except (ValueError, TypeError):
+            raise ValueError(f"shape {i}: `points` must be a list of [x, y] pairs") from None
         if len(points) < 3:
             continue
         drawable.append((_polygon_area(points), values[label], points))
@@ -270,8 +370,14 @@ def decode_polygons(shapes: Sequence[dict], height: int, width: int) -> np.ndarr
 
 
 def sav_visibility(masklet: Sequence[Sequence[dict]], object_index: int) -> np.ndarray:
-    """Per annotated frame, whether object `object_index` is present (non-zero RLE area) — no decoding."""
-    rles = [to_rle(frame[object_index], *[int(v) for v in frame[object_index]["size"]]) for frame in masklet]
+    """Per annotated frame, whether object `object_index` is present (non-zero RLE area) — no decoding. A malformed
+    entry raises `ValueError` naming its annotated-frame position."""
+    rles = []
+    for i, frame in enumerate(masklet):
+        try:
+            rles.append(to_rle(frame[object_index], *rle_size(frame[object_index])))
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            raise ValueError(f"masklet frame {i}, object {object_index}: {exc}") from None
     return np.asarray(mask_utils.area(rles)) > 0
 
 
@@ -291,14 +397,24 @@ def decode_sav(
         height, width: output size (default: the RLE size, `[H, W]` of the video).
 
     Returns `(O, T, H, W)` bool; an object that is absent on a frame is stored as a zero-area RLE and decodes empty.
+    An RLE of another size than `height x width` raises `MaskSizeError`, a malformed one `ValueError`, both naming
+    the masklet frame and object.
     """
     if not len(frame_positions) or not len(object_indices):
         raise ValueError("decode_sav needs at least one object and one frame")
     first = masklet[frame_positions[0]][object_indices[0]]
-    height = height or int(first["size"][0])
-    width = width or int(first["size"][1])
-    rles = [
-        to_rle(masklet[i][k], *[int(v) for v in masklet[i][k]["size"]]) for k in object_indices for i in frame_positions
-    ]
+    height = height or rle_size(first)[0]
+    width = width or rle_size(first)[1]
+    rles = []
+    for k in object_indices:
+        for i in frame_positions:
+            try:
+                rle = to_rle(masklet[i][k], *rle_size(masklet[i][k]))
+                check_size(rle["size"], height, width, i, f"masklet frame {i}, object {k}")
+            except MaskSizeError:
+                raise
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                raise ValueError(f"masklet frame {i}, object {k}: {exc}") from None
+            rles.append(rle)
     masks = _decode_rles(rles, height, width)
     return masks.reshape(len(object_indices), len(frame_positions), height, width)

@@ -118,13 +118,13 @@ class MixtureDataset(torch.utils.data.Dataset):
                 d.set_epoch(epoch)
 
     def summary(self) -> str:
-        """A table: dataset, samples, repeat, share of the mixture, and the replacement counters of this process
-        (broken / too long; DataLoader workers keep their own and log each replacement)."""
+        """A table: dataset, samples, repeat, share of the mixture, and the replacement counters (broken / too long,
+        summed over the DataLoader workers)."""
         total = max(len(self), 1)
         lines = [f"{'dataset':<40} {'samples':>9} {'repeat':>6} {'share':>7}  replaced"]
         for d, r in zip(self.datasets, self.repeats):
             name = getattr(d, "name", type(d).__name__)
-            stats = getattr(d, "stats", {})
+            stats = d.counts() if hasattr(d, "counts") else getattr(d, "stats", {})
             counts = ", ".join(f"{k}={v}" for k, v in sorted(stats.items())) or "-"
             lines.append(f"{name:<40} {len(d):>9} {r:>6} {100 * len(d) * r / total:>6.1f}%  {counts}")
         return "\n".join(lines)

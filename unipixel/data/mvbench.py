@@ -105,9 +105,12 @@ class MVBenchDataset(BaseDataset):
                     answer = str(row["answer"])
                     if answer not in candidates:
                         raise ValueError(f"answer {answer!r} is not among the candidates")
-                    rec.update(video=self.data_dir / "video" / folder / row["video"], question=str(row["question"]))
+                    video = self.inside(self.data_dir / "video" / folder, row["video"], rec["id"], path, "video")
+                    rec.update(video=video, question=str(row["question"]))
                     rec.update(options=candidates, answer=chr(65 + candidates.index(answer)), answer_text=answer)
                     rec.update(bounds=(row.get("start"), row.get("end")))
+                except DataError as err:
+                    rec["error"] = f"row {i}: {err.msg}"
                 except (KeyError, TypeError, ValueError) as exc:
                     rec["error"] = f"malformed row {i}: {type(exc).__name__}: {exc}"
                 records.append(rec)

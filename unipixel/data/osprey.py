@@ -134,9 +134,9 @@ class OspreyDataset(BaseDataset):
 
     def build(self, record: dict, rng: np.random.Generator) -> Sample:
         rid, row = record["id"], self._rows[record["row"]]
-        path = self.image_dir / row["file_name"]
+        path = self.inside(self.image_dir, row.get("file_name"), rid, self.annotation_file, "file_name")
         if not path.is_file() and "_" in row["file_name"]:
-            path = self.image_dir / row["file_name"].split("_")[-1]
+            path = self.inside(self.image_dir, row["file_name"].split("_")[-1], rid, self.annotation_file, "file_name")
         frames = self.read_image(path, rid)
         height, width = frames.shape[1:3]
         h, w = int(row.get("height") or height), int(row.get("width") or width)

@@ -74,14 +74,23 @@ class PartSegDataset(BaseDataset):
             images = data["images"]
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(self.name, "-", self.annotation_file, f"malformed COCO annotation file: {exc!r}") from exc
-        return [
-            {"id": str(img["id"]), "file": self.image_dir / img["file_name"], "anns": anns[img["id"]]}
-            for img in images
-            if anns.get(img["id"])
-        ]
+        records = []
+        for img in images:
+            if not anns.get(img["id"]):
+                continue
+            rec = {"id": str(img["id"]), "anns": anns[img["id"]]}
+            try:
+                name = img.get("file_name")
+                rec["file"] = self.inside(self.image_dir, name, rec["id"], self.annotation_file, "image")
+            except DataError as err:
+                rec.update(file=self.annotation_file, error=err.msg)
+            records.append(rec)
+        return records
 
     def build(self, record: dict, rng: np.random.Generator) -> Sample:
         rid = record["id"]
+        if record.get("error"):
+            raise DataError(self.name, rid, record["file"], record["error"])
         frames = self.read_image(record["file"], rid)
         height, width = frames.shape[1:3]
         groups: dict = defaultdict(list)  # category (or single annotation) → segmentations

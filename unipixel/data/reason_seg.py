@@ -56,64 +56,90 @@ class ReasonSegDataset(BaseDataset):
         split_dir = self.data_dir / self.split
         if not split_dir.is_dir():
             raise DataError(self.name, "-", split_dir, "split folder not found")
+        # every image and every annotation JSON counts: a JSON without its image (or the reverse) is a broken
+        # sample that names the missing file, never a silently shorter split
+        stems = sorted({p.stem for p in split_dir.glob("*.jpg")} | {p.stem for p in split_dir.glob("*.json")})
         records = []
-        for image in sorted(split_dir.glob("*.jpg")):
-            meta_file = image.with_suffix(".json")
-            meta = load_json(meta_file, self.name, image.stem)
-            texts = meta.get("text") if isinstance(meta, dict) else None
-            if isinstance(texts, str):
-                texts = [texts]
-            if not texts:
-                raise DataError(self.name, image.stem, meta_file, "no `text` queries")
+        for stem in stems:
+            image, meta_file = split_dir / f"{stem}.jpg", split_dir / f"{stem}.json"
+            base = {"file": meta_file, "image": image, "kind": "query", "query": ""}
+            if not meta_file.is_file():
+                records.append({**base, "id": f"{stem}_0", "error": "annotation JSON not found (the image has none)"})
+                continue
+            try:
+                meta = load_json(meta_file, self.name, stem)
+                texts = meta.get("text") if isinstance(meta, dict) else None
+                if isinstance(texts, str):
+                    texts = [texts]
+                if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+                    raise DataError(
+                        self.name, stem, meta_file, f"`text` must be a list of query strings, got {texts!r}"[:200]
+                    )
+            except DataError as err:
+                records.append({**base, "id": f"{stem}_0", "error": err.msg})
+                continue
             kind = "sentence" if meta.get("is_sentence") else "query"
             for qid, text in enumerate(texts):
-                records.append(
-                    {"id": f"{image.stem}_{qid}", "file": meta_file, "image": image, "kind": kind, "query": text}
-                )
+                records.append({**base, "id": f"{stem}_{qid}", "kind": kind, "query": text})
         if self.training and self.explanatory is not None:
-            rows = load_json(self.explanatory, self.name)
-            missing = 0
-            for i, row in enumerate(rows):
-                if not isinstance(row, dict) or not {"query", "outputs", "image"} <= row.keys():
-                    raise DataError(self.name, f"explanatory row {i}", self.explanatory, "malformed explanatory row")
-                image = split_dir / row["image"]
-                meta_file = split_dir / row.get("json", image.with_suffix(".json").name)
-                if not meta_file.is_file():
-                    missing += 1
-                    continue
-                records.append(
-                    {
-                        "id": f"{image.stem}_exp",
-                        "file": meta_file,
-                        "image": image,
-                        "kind": "explanatory",
-                        "query": row["query"],
-                        "answer": row["outputs"],
-                    }
-                )
-            if missing:
-                logger.warning(
-                    "%s: %d explanatory rows name images missing from %s; left out (file: %s)",
-                    self.name,
-                    missing,
-                    split_dir,
-                    self.explanatory,
-                )
-                self.stats["explanatory_missing"] += missing
+            records += self._explanatory(split_dir)
+        return records
+
+    def _explanatory(self, split_dir) -> list[dict]:
+        rows = self.load_rows(self.explanatory)
+        records, missing = [], 0
+        for i, row in enumerate(rows):
+            rid = f"explanatory row {i}"
+            if not isinstance(row, dict) or not {"query", "outputs", "image"} <= row.keys():
+                raise DataError(self.name, rid, self.explanatory, "malformed explanatory row")
+            if not isinstance(row["query"], str) or not isinstance(row["outputs"], str):
+                raise DataError(self.name, rid, self.explanatory, "`query` and `outputs` must be strings")
+            try:
+                image = self.inside(split_dir, row["image"], rid, self.explanatory, "image")
+                default = image.with_suffix(".json").name
+                meta_file = self.inside(split_dir, row.get("json", default), rid, self.explanatory, "json")
+            except DataError as err:
+                records.append({"id": f"{rid}_exp", "file": self.explanatory, "kind": "explanatory", "query": ""})
+                records[-1].update(image=None, error=err.msg)
+                continue
+            if not meta_file.is_file():
+                missing += 1
+                continue
+            records.append(
+                {
+                    "id": f"{image.stem}_exp",
+                    "file": meta_file,
+                    "image": image,
+                    "kind": "explanatory",
+                    "query": row["query"],
+                    "answer": row["outputs"],
+                }
+            )
+        if missing:
+            logger.warning(
+                "%s: %d explanatory rows name images missing from %s; left out (file: %s)",
+                self.name,
+                missing,
+                split_dir,
+                self.explanatory,
+            )
+            self.stats["explanatory_missing"] += missing
         return records
 
     def build(self, record: dict, rng: np.random.Generator) -> Sample:
         rid = record["id"]
+        if record.get("error"):
+            raise DataError(self.name, rid, record["file"], record["error"])
         frames = self.read_image(record["image"], rid)
         height, width = frames.shape[1:3]
         meta_json = load_json(record["file"], self.name, rid)
-        shapes = meta_json.get("shapes")
+        shapes = meta_json.get("shapes") if isinstance(meta_json, dict) else None
         if not isinstance(shapes, list):
             raise DataError(self.name, rid, record["file"], "no `shapes` list")
         try:
             labels = decode_polygons(shapes, height, width)
-        except ValueError as exc:
-            raise DataError(self.name, rid, record["file"], str(exc)) from exc
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise DataError(self.name, rid, record["file"], f"cannot read `shapes`: {exc}") from exc
         target = (labels == 1)[None, None]  # (1, 1, H, W)
         trng = rng if self.training else None
         kind = record["kind"]

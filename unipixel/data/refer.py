@@ -22,7 +22,7 @@ from collections import defaultdict
 import numpy as np
 
 from .base import BaseDataset
-from .errors import DataError
+from .errors import DataError, data_errors
 from .io import load_json
 from .masks import decode_regions
 from .processor import Sample
@@ -78,21 +78,54 @@ class ReferSegDataset(BaseDataset):
             raise DataError(self.name, "-", self.refs_file, "refs pickle not found") from None
         except pickle.UnpicklingError as exc:
             raise DataError(self.name, "-", self.refs_file, f"cannot unpickle refs: {exc}") from exc
+        if not isinstance(refs, list):
+            raise DataError(self.name, "-", self.refs_file, f"expected a list of refs, got {type(refs).__name__}")
         instances = load_json(self.instances_file, self.name)
-        images = {img["id"]: img for img in instances.get("images", [])}
-        anns = {ann["id"]: ann for ann in instances.get("annotations", [])}
-        refs = [r for r in refs if r.get("split") == self.split]
+        if not isinstance(instances, dict):
+            raise DataError(self.name, "-", self.instances_file, "expected {images: [...], annotations: [...]}")
+        images, anns = {}, {}
+        for key, table in (("images", images), ("annotations", anns)):
+            rows = instances.get(key, [])
+            if not isinstance(rows, list):
+                raise DataError(self.name, "-", self.instances_file, f"`{key}` must be a list")
+            for i, row in enumerate(rows):
+                if not isinstance(row, dict) or "id" not in row:
+                    raise DataError(self.name, f"{key}[{i}]", self.instances_file, f"{key} row {i} has no `id`")
+                table[row["id"]] = row
+        kept = []
+        for i, ref in enumerate(refs):
+            with data_errors(self.name, f"ref {i}", self.refs_file):
+                if not isinstance(ref, dict):
+                    raise ValueError(f"ref {i} is a {type(ref).__name__}, not a dict")
+                if ref.get("split") != self.split:
+                    continue
+                missing = [k for k in ("ref_id", "ann_id", "image_id") if k not in ref]
+                sentences = ref.get("sentences", [])
+                if missing:
+                    raise ValueError(f"ref {i} lacks {missing}")
+                if not isinstance(sentences, list) or not all(
+                    isinstance(s, dict) and isinstance(s.get("sent"), str) and "sent_id" in s for s in sentences
+                ):
+                    raise ValueError(f"ref {ref['ref_id']}: `sentences` must be a list of {{sent_id, sent: str}}")
+                kept.append(ref)
+        refs = kept
         self._anns = {r["ann_id"]: anns[r["ann_id"]] for r in refs if r["ann_id"] in anns}
 
         def record(rid, image_id, items):
+            rec = {"id": rid, "file": None, "image_id": image_id, "items": items}
             img = images.get(image_id)
-            file = self.image_dir / img["file_name"] if img is not None else None
-            return {"id": rid, "file": file, "image_id": image_id, "items": items}
+            if img is None:
+                return rec
+            try:
+                rec["file"] = self.inside(self.image_dir, img.get("file_name"), rid, self.instances_file, "image")
+            except DataError as err:
+                rec.update(file=self.instances_file, error=err.msg)
+            return rec
 
         if self.training:  # one sample per image, all its sentences
             by_image = defaultdict(list)
             for ref in refs:
-                for sent in ref.get("sentences", []):
+                for sent in ref["sentences"]:
                     by_image[ref["image_id"]].append((ref["ref_id"], ref["ann_id"], sent["sent_id"], sent["sent"]))
             return [record(str(image_id), image_id, items) for image_id, items in by_image.items()]
         return [
@@ -102,11 +135,13 @@ class ReferSegDataset(BaseDataset):
                 [(ref["ref_id"], ref["ann_id"], sent["sent_id"], sent["sent"])],
             )
             for ref in refs
-            for sent in ref.get("sentences", [])
+            for sent in ref["sentences"]
         ]
 
     def build(self, record: dict, rng: np.random.Generator) -> Sample:
         rid = record["id"]
+        if record.get("error"):
+            raise DataError(self.name, rid, self.instances_file, record["error"])
         if record["file"] is None:
             raise DataError(self.name, rid, self.instances_file, f"image {record['image_id']} not in instances.json")
         frames = self.read_image(record["file"], rid)
@@ -122,7 +157,7 @@ class ReferSegDataset(BaseDataset):
             if ann is None:
                 msg = f"ref {ref_id}: annotation {ann_id} is not in instances.json (the object has no mask)"
                 raise DataError(self.name, rid, self.instances_file, msg)
-            masks.append(decode_regions([ann["segmentation"]], height, width))
+            masks.append(self.annotation_mask(rid, ref_id, ann_id, ann, height, width))
             x, y, w, h = ann.get("bbox", (0, 0, 0, 0))
             boxes.append((x, y, x + w, y + h))
             answer = styled_seg_answer(self.answer_style, "query", sent, trng, colour_last=self.echo_colour_last)
@@ -141,3 +176,21 @@ class ReferSegDataset(BaseDataset):
             return Sample(rid, self.name, frames, conv, seg_masks=seg, data_type=self.data_type, meta=meta)
         meta.update(gt_masks=masks, gt_boxes=np.asarray(boxes, dtype=np.float32))
         return Sample(rid, self.name, frames, conv, data_type=self.data_type, meta=meta)
+
+    def annotation_mask(self, rid, ref_id, ann_id, ann: dict, height: int, width: int) -> np.ndarray:
+        """`(H, W)` bool of one `instances.json` annotation; any fault is a `DataError` naming the annotation id and
+        `instances.json` (a missing or malformed segmentation, a bad RLE, a mask stored at another size, an empty
+        mask)."""
+
+        def fail(msg):
+            return DataError(self.name, rid, self.instances_file, f"annotation {ann_id} (ref {ref_id}): {msg}")
+
+        if not isinstance(ann, dict) or ann.get("segmentation") is None:
+            raise fail("no `segmentation`")
+        try:
+            mask = decode_regions([ann["segmentation"]], height, width)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise fail(str(exc)) from None
+        if not mask.any():
+            raise fail(f"the segmentation is empty at the image's {height} x {width}")
+        return mask

@@ -53,8 +53,8 @@ import numpy as np
 from .base import BaseDataset
 from .errors import DataError
 from .io import load_json
+from .masks import MaskSizeError, decode_index_masks, decode_region_frames, decode_sav, rle_area, sav_visibility
 from .masks import _is_polygon as is_polygon
-from .masks import decode_index_masks, decode_region_frames, decode_sav, rle_area, sav_visibility
 from .processor import Sample
 from .region import evaluation_only
 from .safe_pickle import safe_load
@@ -183,6 +183,17 @@ class VideoSegDataset(BaseDataset):
     def add_eval_meta(self, record: dict, idx: np.ndarray, height: int, width: int, meta: dict) -> None:
         """Extra evaluation metadata (ReVOS foreground, GroundMoRe action interval, ...)."""
 
+    def video_path_problem(self, folder: Path, vid, frames: list[str]) -> str | None:
+        """Why a video id / frame names read from the meta file cannot be used (the folder leaves the data root, a
+        frame name is not a plain file name), or None. The video's expressions become broken samples that say so."""
+        try:
+            self.inside(folder, str(vid), str(vid), self.meta_file, "video id")
+            for f in frames:
+                self.plain_name(f, str(vid), self.meta_file)
+        except DataError as err:
+            return err.msg
+        return None
+
     def _mask_entry(self, record: dict, key, missing: str, entry: str) -> list:
         """`self.mask_dict[key]` (subclasses set `mask_dict` and `mask_file`), checked: present (else `missing`) and
         one item per video frame (else "`entry` has N frames, ..."); errors name the sample and the mask file."""
@@ -266,12 +277,17 @@ class MetaExpressionsDataset(VideoSegDataset):
         for vid, video in videos.items():
             frames = video.get("frames") if isinstance(video, dict) else None
             expressions = video.get("expressions") if isinstance(video, dict) else None
+            rec = {"id": str(vid), "file": self.meta_file, "kind": "query", "query": ""}
             if not isinstance(frames, list) or not isinstance(expressions, dict):
-                rec = {"id": str(vid), "file": self.meta_file, "kind": "query", "query": ""}
                 records.append({**rec, "error": "malformed video entry: needs `frames` list and `expressions`"})
                 continue
+            frames = [str(f) for f in frames]
+            problem = self.video_path_problem(self.frame_dir, vid, frames)
+            if problem is not None:
+                records.append({**rec, "error": problem})
+                continue
             for eid, exp in expressions.items():
-                rec = self._record(vid, str(eid), exp, [str(f) for f in frames], skipped)
+                rec = self._record(vid, str(eid), exp, frames, skipped)
                 if rec is not None:
                     records.append(rec)
         for why, n in skipped.items():
@@ -296,6 +312,8 @@ class MetaExpressionsDataset(VideoSegDataset):
         obj_ids = exp.get("obj_id", [])
         if not isinstance(anno_ids, list):
             anno_ids = [anno_ids]
+        if not all(isinstance(a, (int, str)) and not isinstance(a, bool) for a in anno_ids):
+            return {**rec, "error": f"malformed expression: `anno_id` must hold ids, got {anno_ids!r}"[:200]}
         rec.update(query=query, kind=kind, anno_ids=[str(a) for a in anno_ids], obj_ids=obj_ids)
         if "type_id" in exp:
             rec["meta"] = {"type_id": exp["type_id"]}
@@ -348,7 +366,11 @@ class MetaExpressionsDataset(VideoSegDataset):
         if rows is None:
             return
         off, n = record["offset"], len(record["frames"])
-        if not any(has_pixels(row[off : off + n]) for row in rows):
+        try:
+            present = [has_pixels(row[off : off + n]) for row in rows]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise DataError(self.name, record["id"], self.mask_file, f"anno_ids {record['anno_ids']}: {exc}") from exc
+        if not any(present):
             msg = f"anno_ids {record['anno_ids']} have no mask on any frame"
             raise DataError(self.name, record["id"], self.mask_file, msg)
 
@@ -357,11 +379,14 @@ class MetaExpressionsDataset(VideoSegDataset):
         if rows is None:
             return None
         off = record["offset"]
-        per_frame = [[r for row in rows for r in as_regions(row[off + int(t)])] for t in idx]
-        try:
-            return decode_region_frames(per_frame, height, width)
-        except Exception as exc:  # noqa: BLE001
-            raise DataError(self.name, record["id"], self.mask_file, f"cannot decode mask: {exc}") from exc
+        out = np.zeros((len(idx), height, width), dtype=bool)
+        for anno_id, row in zip(record["anno_ids"], rows):  # one object at a time, so a fault names its anno_id
+            try:
+                out |= decode_region_frames([as_regions(row[off + int(t)]) for t in idx], height, width)
+            except Exception as exc:  # noqa: BLE001
+                where = mask_fault(exc, record, idx)
+                raise DataError(self.name, record["id"], self.mask_file, f"anno_id {anno_id}{where}: {exc}") from exc
+        return out
 
     def add_eval_meta(self, record, idx, height, width, meta):
         if self.foreground is None:
@@ -375,7 +400,21 @@ class MetaExpressionsDataset(VideoSegDataset):
             msg = f"foreground entry has {len(entry)} frames, the video lists {record['num_video_frames']}"
             raise DataError(self.name, record["id"], self.foreground_file, msg)
         off = record["offset"]
-        meta["foreground_masks"] = decode_region_frames([as_regions(entry[off + int(t)]) for t in idx], height, width)
+        try:
+            regions = [as_regions(entry[off + int(t)]) for t in idx]
+            meta["foreground_masks"] = decode_region_frames(regions, height, width)
+        except Exception as exc:  # noqa: BLE001
+            where = mask_fault(exc, record, idx)
+            msg = f"foreground of video {record['vid']}{where}: {exc}"
+            raise DataError(self.name, record["id"], self.foreground_file, msg) from exc
+
+
+def mask_fault(exc: Exception, record: dict, idx) -> str:
+    """`", frame <name>"` for a `MaskSizeError` on clip position `exc.position` (empty for other errors)."""
+    names = record.get("frame_names")
+    if isinstance(exc, MaskSizeError) and names is not None and exc.position < len(idx):
+        return f", frame {names[int(idx[exc.position])]}"
+    return ""
 
 
 def as_regions(entry) -> list:
@@ -458,13 +497,18 @@ class RunningIndexDataset(VideoSegDataset):
                     self.name, str(vid), self.meta_file, "malformed video entry (needs frames, expressions)"
                 )
             frames = [str(f) for f in frames]
+            problem = self.video_path_problem(self.frame_dir, vid, frames)
+            if problem is None and self.annotation_dir is not None:
+                problem = self.video_path_problem(self.annotation_dir, vid, [])
             paths = [self.frame_dir / vid / f"{f}.jpg" for f in frames]  # shared by the video's expressions
             for eid, exp in expressions.items():
                 rid = f"{vid}/{eid}"
                 rec = {"id": rid, "file": self.meta_file, "vid": vid, "exp_id": str(eid), "kind": "query"}
                 rec.update(frames=paths, frame_names=frames)
                 rec.update(num_video_frames=len(frames))
-                if not isinstance(exp, dict) or not isinstance(exp.get("exp"), str):
+                if problem is not None:
+                    rec.update(query="", error=problem)
+                elif not isinstance(exp, dict) or not isinstance(exp.get("exp"), str):
                     rec.update(query="", error="malformed expression: needs an `exp` string")
                 else:
                     rec.update(query=exp["exp"].strip(), obj_id=exp.get("obj_id"))
@@ -476,12 +520,18 @@ class RunningIndexDataset(VideoSegDataset):
             for running, i in enumerate(order):
                 records[i]["mask_key"] = str(running)
             if self.training:  # expressions whose entry is None on every frame (a few in Ref-DAVIS17): left out
-                keep = [r for r in records if "error" in r or any(as_regions(e) for e in self.mask_dict[r["mask_key"]])]
+                keep = [r for r in records if "error" in r or not self._all_none(r["mask_key"])]
                 if len(keep) < len(records):
                     self.stats["skipped_no_mask"] += len(records) - len(keep)
                     logger.info("%s: %d expressions without any mask left out", self.name, len(records) - len(keep))
                 records = keep
         return self.typed(records)
+
+    def _all_none(self, key: str) -> bool:
+        """Whether a pickle entry is a list of per-frame entries that are all None (anything else is kept, and
+        a malformed entry fails, naming itself, when its sample is built)."""
+        row = self.mask_dict.get(key)
+        return isinstance(row, list) and all(e is None or e == [] for e in row)
 
     def _load_pickle(self, num_expressions: int) -> None:
         try:
@@ -517,7 +567,14 @@ class RunningIndexDataset(VideoSegDataset):
         return [int(i) for i in ids]
 
     def check_target(self, record: dict) -> None:
-        if self.mask_source == "pkl" and not has_pixels(self._row(record)):
+        if self.mask_source != "pkl":
+            return
+        try:
+            present = has_pixels(self._row(record))
+        except (ValueError, TypeError, KeyError) as exc:
+            msg = f"mask entry {record['mask_key']}: {exc}"
+            raise DataError(self.name, record["id"], self.mask_file, msg) from exc
+        if not present:
             msg = f"running index {record['mask_key']} has no mask on any frame"
             raise DataError(self.name, record["id"], self.mask_file, msg)
 
@@ -533,7 +590,9 @@ class RunningIndexDataset(VideoSegDataset):
         try:
             return decode_region_frames([as_regions(row[int(t)]) for t in idx], height, width)
         except Exception as exc:  # noqa: BLE001
-            raise DataError(self.name, record["id"], self.mask_file, f"cannot decode mask: {exc}") from exc
+            where = mask_fault(exc, record, idx)
+            msg = f"mask entry {record['mask_key']}{where}: {exc}"
+            raise DataError(self.name, record["id"], self.mask_file, msg) from exc
 
 
 # ------------------------------------------------------------------------------------------------ Ref-SAV (SA-V)
@@ -559,9 +618,12 @@ class RefSAVDataset(VideoSegDataset):
         self.stride = stride
         self._cache: tuple | None = None  # (annotation path, masklet, object position) of the last sample
 
-    def _local(self, path: str) -> Path:
-        parts = str(path).split("/", 1)
-        return self.sav_dir / (parts[1] if len(parts) == 2 else parts[0])
+    def _local(self, path, rid, what: str) -> Path:
+        """`sav/sav_train/x.mp4` -> `{sav_dir}/sav_train/x.mp4`, which must stay inside the data root."""
+        if not isinstance(path, str):
+            raise DataError(self.name, rid, self.meta_file, f"`{what}` must be a path string, got {path!r}")
+        parts = path.split("/", 1)
+        return self.inside(self.sav_dir, parts[1] if len(parts) == 2 else parts[0], rid, self.meta_file, what)
 
     def load_index(self) -> list[dict]:
         meta = load_json(self.meta_file, self.name)
@@ -576,9 +638,14 @@ class RefSAVDataset(VideoSegDataset):
                 )
                 continue
             for oid, obj in entry["objects"].items():
-                rec = {"id": f"{vid}/{oid}", "file": self.meta_file, "vid": vid, "exp_id": str(oid)}
-                rec.update(kind="description", video=self._local(entry["video_path"]))
-                rec.update(anno=self._local(entry["anno_path"]), obj_id=oid)
+                rid = f"{vid}/{oid}"
+                rec = {"id": rid, "file": self.meta_file, "vid": vid, "exp_id": str(oid), "kind": "description"}
+                try:
+                    rec.update(video=self._local(entry["video_path"], rid, "video_path"), obj_id=oid)
+                    rec.update(anno=self._local(entry["anno_path"], rid, "anno_path"))
+                except DataError as err:
+                    records.append({**rec, "query": "", "error": err.msg})
+                    continue
                 text = obj.get("formated") if isinstance(obj, dict) else None
                 if not isinstance(text, str) or not text.strip():
                     rec.update(query="", error="object without a `formated` description")
@@ -609,7 +676,11 @@ class RefSAVDataset(VideoSegDataset):
 
     def check_target(self, record):
         masklet, k = self._masklet(record)
-        if not sav_visibility(masklet, k).any():
+        try:
+            visible = sav_visibility(masklet, k)
+        except ValueError as exc:
+            raise DataError(self.name, record["id"], record["anno"], f"object {record['obj_id']}: {exc}") from exc
+        if not visible.any():
             msg = f"object {record['obj_id']} has a zero-area mask on every annotated frame"
             raise DataError(self.name, record["id"], record["anno"], msg)
 
@@ -630,4 +701,5 @@ class RefSAVDataset(VideoSegDataset):
         try:
             return decode_sav(masklet, [k], idx.tolist(), height, width)[0]
         except Exception as exc:  # noqa: BLE001
-            raise DataError(self.name, record["id"], record["anno"], f"cannot decode masklet: {exc}") from exc
+            msg = f"object {record['obj_id']}: cannot decode masklet: {exc}"
+            raise DataError(self.name, record["id"], record["anno"], msg) from exc

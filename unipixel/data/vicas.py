@@ -94,7 +94,13 @@ class ViCaSDataset(VideoSegDataset):
             ]
         vid = anno["filename"][:6]
         segs = anno["segmentations"]
-        frames = [self.frame_dir / vid / s["filename"] for s in segs]
+        try:
+            if not all(isinstance(s, dict) for s in segs):
+                raise DataError(self.name, key, file, "`segmentations` must hold one object per frame")
+            self.inside(self.frame_dir, vid, key, file, "video")
+            frames = [self.frame_dir / vid / self.plain_name(s.get("filename"), key, file) for s in segs]
+        except DataError as err:
+            return [{**base, "id": key, "error": err.msg}]
         out = []
         for i, ref in enumerate(anno["object_referrals"]):
             rec = {**base, "id": f"{vid}_{i}", "vid": vid, "exp_id": str(i), "frames": frames, "referral": i}

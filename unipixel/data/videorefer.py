@@ -250,7 +250,11 @@ class VideoReferDataset(BaseDataset):
         if len(union) < self.min_annotated_frames:
             skipped["frames"] += 1
             return None
-        rec.update(video=self.video_dir / row["video"], question=question, answer=answer)
+        try:
+            video = self.inside(self.video_dir, row["video"], rid, self.annotation_file, "video")
+        except DataError as err:
+            return {**rec, "error": err.msg}
+        rec.update(video=video, question=question, answer=answer)
         rec.update(obj_frames=per_object, all_frames=union)
         return rec
 
@@ -464,6 +468,8 @@ class VideoReferBenchQDataset(BaseDataset):
             rec = {"id": rid, "row": i, "file": self.annotation_file}
             try:
                 rec.update(self.parse(row))
+            except DataError as err:
+                rec["error"] = f"row {i}: {err.msg}"
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 rec["error"] = f"malformed row {i}: {type(exc).__name__}: {exc}"
             records.append(rec)
@@ -474,7 +480,8 @@ class VideoReferBenchQDataset(BaseDataset):
         frame = int(row["frame_idx"])
         if frame not in union:
             raise ValueError(f"frame_idx {frame} is not an annotated frame")
-        out = {"video": self.video_dir / row["video"], "annotation": row["annotation"], "frame_idx": frame}
+        video = self.inside(self.video_dir, row["video"], row.get("id", "-"), self.annotation_file, "video")
+        out = {"video": video, "annotation": row["annotation"], "frame_idx": frame}
         out.update(all_frames=union, obj_frames=per_object)
         out.update(
             question=str(row["Question"]).strip(),
@@ -575,7 +582,8 @@ class VideoReferBenchDDataset(VideoReferBenchQDataset):
         frame = int(row["frame_idx"])
         if frame not in union:
             raise ValueError(f"frame_idx {frame} is not an annotated frame")
-        out = {"video": self.video_dir / row["video"], "annotation": row["annotation"], "frame_idx": frame}
+        video = self.inside(self.video_dir, row["video"], row.get("id", "-"), self.annotation_file, "video")
+        out = {"video": video, "annotation": row["annotation"], "frame_idx": frame}
         out.update(all_frames=union, obj_frames=per_object, caption=str(row["caption"]).strip())
         return out
 
