@@ -181,6 +181,7 @@ def test_word_and_token_limits_resample(tmp_path, processor, caplog):
     item = by_tokens[3]
     assert len(item["input_ids"]) <= 36 and by_tokens.stats["too_long"] >= 1
     impossible = build_dataset(LLAVA, root=str(tmp_path), max_num_words=0, max_resample=3)
-    with pytest.raises(RuntimeError, match="no usable sample after 4 attempts"):
+    with pytest.raises(DataError, match=r"sample t\d: no usable sample after 4 attempts.*last: \d+ words") as err:
         impossible[3]
+    assert err.value.path is not None  # names the last sample's file
     assert "summary" not in impossible.summary() and "too_long=4" in impossible.summary()

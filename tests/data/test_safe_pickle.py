@@ -69,3 +69,35 @@ def test_numpy_only_when_allowed():
 def test_corrupt_pickle_is_an_unpickling_error():
     with pytest.raises(pickle.UnpicklingError):
         safe_loads(b"\x80\x02]q\x00(K\x01")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x80\x02c__builtin__\nbytes\nq\x00J\x00\xca\x9a;\x85q\x01Rq\x02.",  # bytes(10**9), 28 bytes of pickle
+        b"cbuiltins\nbytearray\n(I1000000000\ntR.",
+        b"cbuiltins\nbytes\n(I1000000000\ntR.",
+    ],
+)
+def test_size_bombs_are_refused(data):
+    """`bytes(n)` / `bytearray(n)` would allocate n bytes from a few bytes of pickle; only copies of data are let in."""
+    with pytest.raises(UnsafePickleError, match=r"(bytes|bytearray)\(int\) is not admitted"):
+        safe_loads(data)
+    for value in (b"", b"ab", bytearray(b"\xff\x00"), bytearray()):
+        for protocol in (0, 2, 3, 5):
+            assert safe_loads(pickle.dumps(value, protocol=protocol)) == value
+
+
+def test_numpy_constructor_cannot_allocate():
+    bomb = b"cnumpy\nndarray\n((I1000000000\ntR."
+    with pytest.raises(pickle.UnpicklingError):
+        safe_loads(bomb, allow_numpy=True)
+    reconstruct = b"cnumpy.core.multiarray\n_reconstruct\n(cnumpy\nndarray\n(I1000000000\ntS'b'\ntR."
+    with pytest.raises(UnsafePickleError, match="_reconstruct is admitted only"):
+        safe_loads(reconstruct, allow_numpy=True)
+
+
+def test_refusal_names_the_byte_offset():
+    data = pickle.dumps([1, 2, Hostile()], protocol=2)
+    with pytest.raises(UnsafePickleError, match=r"at byte \d+"):
+        safe_loads(data)

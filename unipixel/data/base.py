@@ -247,6 +247,7 @@ class BaseDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, idx: int):
         idx = int(idx)
+        last = None
         for attempt in range(self.max_resample + 1):
             rng = self.rng(idx, attempt)
             try:
@@ -256,7 +257,7 @@ class BaseDataset(torch.utils.data.Dataset):
                 if self.strict:
                     raise
                 self._count("broken", err)
-                idx = self._replacement(idx, rng)
+                idx, last = self._replacement(idx, rng), err
                 continue
             reason = self._over_limit(sample, item)
             if reason is None:
@@ -265,10 +266,14 @@ class BaseDataset(torch.utils.data.Dataset):
             if self.strict:
                 raise err
             self._count("too_long", err)
-            idx = self._replacement(idx, rng)
-        raise RuntimeError(
-            f"{self.name}: no usable sample after {self.max_resample + 1} attempts (stats: {dict(self.stats)})"
-        )
+            idx, last = self._replacement(idx, rng), err
+        # every candidate of this data type failed: name the last one (its sample and file)
+        raise DataError(
+            self.name,
+            last.sample_id,
+            last.path,
+            f"no usable sample after {self.max_resample + 1} attempts ({dict(self.counts())}); last: {last.msg}",
+        ) from last
 
     def counts(self) -> Counter:
         """Index-time counters (left-out rows) plus the replacements made by every process that loads from this

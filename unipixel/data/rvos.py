@@ -283,8 +283,8 @@ class MetaExpressionsDataset(VideoSegDataset):
                 continue
             frames = [str(f) for f in frames]
             problem = self.video_path_problem(self.frame_dir, vid, frames)
-            if problem is not None:
-                records.append({**rec, "error": problem})
+            if problem is not None:  # each expression stays a (broken) sample: the split keeps its size
+                records += [{**rec, "id": f"{vid}/{eid}", "error": problem} for eid in expressions]
                 continue
             for eid, exp in expressions.items():
                 rec = self._record(vid, str(eid), exp, frames, skipped)

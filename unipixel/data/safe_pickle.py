@@ -6,7 +6,8 @@ What the real files hold decides what is admitted:
 - `mask_dict.pkl` (Ref-YouTube-VOS / Ref-DAVIS17 conversions): `{str index: [per-frame RLE dict | None]}` whose
   `counts` are bytes; with pickle protocol 2 bytes arrive through `_codecs.encode(str, 'latin1')`, which is admitted
   in that exact form only.
-Containers other than list/dict/tuple (`set`, `frozenset`, `collections.OrderedDict`) are admitted; numpy arrays are
+Containers other than list/dict/tuple (`set`, `frozenset`, `collections.OrderedDict`) are admitted, and `bytes` /
+`bytearray` only as copies of data held in the file (never `bytes(n)`, which allocates n bytes); numpy arrays are
 refused unless `allow_numpy=True` (then only `ndarray` / `dtype` / scalar reconstruction). Any other global —
 `os.system`, `builtins.eval`, `subprocess.Popen`, a class with `__reduce__` — raises `UnsafePickleError` before it is
 looked up, so nothing in the file can run.
@@ -34,13 +35,30 @@ def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
     return text.encode("latin1")
 
 
+def _copy_only(kind: type):
+    """`bytes` / `bytearray` restricted to copying data that is in the file: `kind()`, `kind(b"...")` or
+    `kind("...", "latin1")`. `kind(10**9)` would allocate a gigabyte from a few bytes of pickle."""
+
+    def make(*args):
+        if not args or (len(args) == 1 and isinstance(args[0], (bytes, bytearray))):
+            return kind(*args)
+        if len(args) == 2 and isinstance(args[0], str) and isinstance(args[1], str):
+            return kind(args[0].encode("latin1") if args[1].lower() in ("latin1", "latin-1") else args[0], *args[1:2])
+        shown = ", ".join(type(a).__name__ for a in args)
+        raise UnsafePickleError(f"{kind.__name__}({shown}) is not admitted (only copies of data held in the file)")
+
+    return make
+
+
 _SAFE_GLOBALS = {
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
-    ("builtins", "bytearray"): bytearray,
-    ("builtins", "bytes"): bytes,
-    ("__builtin__", "set"): set,  # Python-2 module name
+    ("builtins", "bytearray"): _copy_only(bytearray),
+    ("builtins", "bytes"): _copy_only(bytes),
+    ("__builtin__", "set"): set,  # Python-2 module names
     ("__builtin__", "frozenset"): frozenset,
+    ("__builtin__", "bytearray"): _copy_only(bytearray),
+    ("__builtin__", "bytes"): _copy_only(bytes),
     ("collections", "OrderedDict"): dict,
     ("_codecs", "encode"): _latin1_encode,
 }
@@ -48,11 +66,19 @@ _SAFE_GLOBALS = {
 _NUMPY_NAMES = {"_reconstruct", "scalar", "ndarray", "dtype"}
 
 
+class _NdarrayType:
+    """Stands for `numpy.ndarray` in a pickle: accepted as `_reconstruct`'s first argument, not callable, so a pickle
+    cannot call `ndarray(shape)` to allocate any size."""
+
+
+_NDARRAY = _NdarrayType()
+
+
 def _numpy_global(module: str, name: str):
     import numpy as np
 
     if name == "ndarray" and module == "numpy":
-        return np.ndarray
+        return _NDARRAY
     if name == "dtype" and module == "numpy":
         return np.dtype
     if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name in ("_reconstruct", "scalar"):
@@ -61,7 +87,16 @@ def _numpy_global(module: str, name: str):
         except ImportError:  # numpy < 2
             from numpy.core import multiarray
 
-        return getattr(multiarray, name)
+        if name == "scalar":
+            return multiarray.scalar
+
+        def reconstruct(subtype, shape, dtype):
+            # numpy pickles an array as _reconstruct(ndarray, (0,), b"b") then __setstate__ with the data it holds
+            if subtype is not _NDARRAY or tuple(shape) != (0,):
+                raise UnsafePickleError("numpy _reconstruct is admitted only as numpy writes it (ndarray, (0,), ...)")
+            return multiarray._reconstruct(np.ndarray, (0,), dtype)
+
+        return reconstruct
     return None
 
 
@@ -85,14 +120,16 @@ def safe_loads(data: bytes, allow_numpy: bool = False) -> Any:
     latin-1. Raises `UnsafePickleError` for any other global and `pickle.UnpicklingError` for a corrupt stream."""
     last: UnicodeDecodeError | None = None
     for encoding in ("ASCII", "utf-8", "latin1"):
+        stream = io.BytesIO(data)
         try:
-            return _RestrictedUnpickler(io.BytesIO(data), allow_numpy, encoding=encoding).load()
+            return _RestrictedUnpickler(stream, allow_numpy, encoding=encoding).load()
         except UnicodeDecodeError as exc:
             last = exc
-        except UnsafePickleError:
-            raise
+        except UnsafePickleError as exc:
+            raise UnsafePickleError(f"{exc} (at byte {stream.tell()} of {len(data)})") from None
         except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
-            raise pickle.UnpicklingError(f"corrupt pickle: {type(exc).__name__}: {exc}") from exc
+            msg = f"corrupt pickle at byte {stream.tell()} of {len(data)}: {type(exc).__name__}: {exc}"
+            raise pickle.UnpicklingError(msg) from exc
     raise pickle.UnpicklingError(f"undecodable text in pickle: {last}")
 
 
