@@ -1,4 +1,6 @@
-"""The full 3B / 7B architectures, built on the meta device, write exactly the released checkpoints' keys and shapes."""
+"""The full 3B / 7B architectures, built on the meta device, write exactly the released checkpoints' keys and shapes:
+checked against the layout packaged with the repository (`unipixel/model/released`) always, and against the spec's
+reference tables too when they are available (outside the repository)."""
 
 import json
 
@@ -12,7 +14,7 @@ from tests.conftest import REPO, SHARED
 from unipixel.model import PixelQwen2_5_VLConfig, PixelQwen2_5_VLForConditionalGeneration
 
 LAYOUT = SHARED / "spec" / "released_layout"
-pytestmark = pytest.mark.skipif(not LAYOUT.exists(), reason="released-layout reference files not available")
+needs_layout = pytest.mark.skipif(not LAYOUT.exists(), reason="released-layout reference files not available")
 
 
 def released_keys(size: str) -> dict[str, tuple[int, ...]]:
@@ -24,14 +26,32 @@ def released_keys(size: str) -> dict[str, tuple[int, ...]]:
     return {r[0]: tuple(int(x) for x in r[2].split("x")) for r in rows if r[6] == "yes"}
 
 
-@pytest.mark.parametrize("size,count", [("3b", 1475), ("7b", 1380)])
-def test_full_architecture_matches_released_keys(size, count):
+def written_keys(size: str) -> dict[str, tuple[int, ...]]:
+    """Names and shapes `save_pretrained` writes for the full architecture (tied copies left out)."""
     config = instantiate(OmegaConf.load(REPO / "configs" / "model" / f"unipixel_{size}.yaml").config)
     with torch.device("meta"):
         model = PixelQwen2_5_VLForConditionalGeneration(config)
     state = revert_weight_conversion(model, model.state_dict())  # the names save_pretrained writes
     tied = set(model.all_tied_weights_keys)
-    ours = {k: tuple(v.shape) for k, v in state.items() if k not in tied}
+    return {k: tuple(v.shape) for k, v in state.items() if k not in tied}
+
+
+@pytest.mark.parametrize("size,count", [("3b", 1475), ("7b", 1380)])
+def test_full_architecture_matches_the_packaged_layout(size, count):
+    from unipixel.model.released import load_layout
+
+    expected = load_layout(f"UniPixel-{size.upper()}")["keys"]
+    ours = written_keys(size)
+    assert len(expected) == count
+    assert sorted(set(expected) - set(ours)) == [], "keys of the release we do not have"
+    assert sorted(set(ours) - set(expected)) == [], "keys we have that the release does not"
+    assert {k: v for k, v in ours.items() if v != tuple(expected[k])} == {}
+
+
+@needs_layout
+@pytest.mark.parametrize("size,count", [("3b", 1475), ("7b", 1380)])
+def test_full_architecture_matches_released_keys(size, count):
+    ours = written_keys(size)
     expected = released_keys(size)
     assert len(expected) == count
     assert sorted(set(expected) - set(ours)) == [], "keys of the release we do not have"
@@ -39,6 +59,7 @@ def test_full_architecture_matches_released_keys(size, count):
     assert {k: v for k, v in ours.items() if v != expected[k]} == {}
 
 
+@needs_layout
 @pytest.mark.parametrize("size", ["3b", "7b"])
 def test_released_config_json_loads(size):
     raw = json.loads((LAYOUT / f"unipixel{size}_config.simulated.json").read_text())
