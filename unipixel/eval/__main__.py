@@ -98,7 +98,8 @@ def check_model_path(cfg: DictConfig) -> None:
 
 @hydra.main(config_path=CONFIG_DIR, config_name="eval", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # force: Hydra's own logging setup would otherwise label every line "[HYDRA]"
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     check_model_path(cfg)
     Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
     evaluate(cfg)
