@@ -80,7 +80,7 @@ def evaluate(cfg: DictConfig) -> dict | None:
     elif cfg.mode == "all" and num_shards > 1:
         logger.info("shard %d/%d done; score with mode=score once every shard has finished", shard, num_shards)
         return None
-    results = score_predictions(evaluator, cfg.out_dir, allow_partial=bool(cfg.allow_partial))
+    results = score_predictions(evaluator, cfg.out_dir, allow_partial=bool(cfg.allow_partial), limit=cfg.limit)
     print(json.dumps(results["metrics"], indent=2))
     return results
 

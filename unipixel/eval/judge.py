@@ -21,16 +21,20 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from unipixel.utils.files import repair_jsonl_tail
+
 from .metrics import JUDGE_DIMENSIONS, JudgeParseError, parse_judge_scores
-from .runner import read_keyed_jsonl
+from .runner import append_line, read_keyed_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +79,37 @@ def text_digest(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
+_SECRET_PATTERNS = (
+    re.compile(r"(?i)(authorization\W{0,4}(?:bearer|basic|token)?\s*)[^\s\"',;}]+"),
+    re.compile(r"(?i)((?:api[-_ ]?key|x-api-key|access[-_ ]?token|secret)\W{0,4})[^\s\"',;}]+"),
+    re.compile(r"(?i)(bearer\s+)[^\s\"',;}]+"),
+    re.compile(r"\b(sk-)[A-Za-z0-9_\-]{8,}"),
+)
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """`text` with the API key and anything that looks like a credential (an `Authorization` header, `api_key=...`,
+    `Bearer ...`, `sk-...`) replaced by `***`: error bodies may echo the request's headers."""
+    if secret:
+        text = text.replace(secret, "***")
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + "***", text)
+    return text
+
+
+def check_url(url: str) -> None:
+    """Refuse an endpoint that carries credentials (`https://user:key@host`): urllib would send them as part of the
+    host name to the name lookup. The message does not repeat them."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise JudgeError(
+            f"{ENV_URL} carries credentials before '@' (not shown); put the key in {ENV_API_KEY} and give the URL as "
+            f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise JudgeError(f"{ENV_URL} must be an http(s) URL with a host, got {redact(url)!r}")
+
+
 @dataclass
 class JudgeClient:
     """Scores descriptions through a chat-completions endpoint.
@@ -91,12 +126,15 @@ class JudgeClient:
 
     url: str
     model: str
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never printed
     temperature: float = 0.0
     max_tokens: int = 800
     timeout: float = 120.0
     retries: int = 5
     backoff: float = 2.0
+
+    def __post_init__(self):
+        check_url(self.url)
 
     @classmethod
     def from_env(cls, **settings) -> JudgeClient:
@@ -154,18 +192,19 @@ class JudgeClient:
                 return parse_judge_scores(reply), reply
             except urllib.error.HTTPError as exc:
                 detail = exc.read().decode("utf-8", "replace")[:300] if exc.fp is not None else ""
-                problem = f"HTTP {exc.code} from {self.endpoint}: {detail}"
+                problem = redact(f"HTTP {exc.code} from {self.endpoint}: {detail}", self.api_key)
                 if exc.code not in RETRY_STATUS:
-                    raise JudgeError(f"judge request for {name} refused: {problem}") from exc
+                    raise JudgeError(f"judge request for {name} refused: {problem}") from None
             except (urllib.error.URLError, TimeoutError, ConnectionError, JudgeParseError, ValueError) as exc:
                 # an unreachable server, an unreadable reply (ValueError) or one without four scores: ask again
-                problem = f"{type(exc).__name__}: {exc}"
+                problem = redact(f"{type(exc).__name__}: {exc}", self.api_key)
             logger.warning("judge attempt %d/%d for %s failed: %s", attempt + 1, self.retries + 1, name, problem)
         raise JudgeError(f"judge gave no usable answer for {name} after {self.retries + 1} attempts; last: {problem}")
 
 
 def load_judgments(path: str | Path) -> dict[str, dict]:
-    """Cached judgments keyed by sample key (a later line wins; a truncated last line is ignored)."""
+    """Cached judgments keyed by sample key (a later line wins; an unfinished last line is ignored, and cut off before
+    the next judgment is appended)."""
     path = Path(path)
     return read_keyed_jsonl(path) if path.exists() else {}
 
@@ -214,6 +253,7 @@ def judge_items(
         return scores
     logger.info("judging %d of %d predictions with %s (%d cached)", len(todo), len(items), client.model, len(scores))
     cache.parent.mkdir(parents=True, exist_ok=True)
+    repair_jsonl_tail(cache)  # a kill mid-line: cut it off, or the next judgment would be glued to it
     with open(cache, "a") as f, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {
             pool.submit(
@@ -236,7 +276,6 @@ def judge_items(
                 "scores": result,
                 "reply": reply,
             }
-            f.write(json.dumps(entry) + "\n")
-            f.flush()
+            append_line(f, json.dumps(entry))
             scores[item["key"]] = result
     return scores

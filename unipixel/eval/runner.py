@@ -2,7 +2,9 @@
 
 Inference writes one JSON line per sample to `<out_dir>/<benchmark>/<split>/predictions.shard<k>-of-<n>.jsonl`, keyed
 by the sample's position in the (deterministic) evaluation index; masks are COCO RLE per object per frame. A restarted
-run skips every key already written by any shard file in that folder, so a crash costs at most the sample in flight.
+run first cuts an unfinished last line off its shard file (a kill mid-write), then skips every key already written by
+any shard file in that folder, so a kill costs at most the sample in flight. `run_info.json` and `results.json` are
+written atomically (a kill leaves the old file or the new one).
 Shard k of n handles positions `k, k + n, k + 2n, ...` (one process per GPU, or `torchrun`).
 
 Scoring reads all shard files, checks that every sample is present, asks the benchmark's evaluator for its metrics and
@@ -21,6 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from unipixel.utils.files import atomic_write_text, read_json_file, repair_jsonl_tail
 
 logger = logging.getLogger(__name__)
 
@@ -137,30 +141,82 @@ def shard_file(folder: Path, shard: int, num_shards: int) -> Path:
     return folder / f"predictions.shard{shard}-of-{num_shards}.jsonl"
 
 
-def read_keyed_jsonl(path: str | Path, into: dict[str, dict] | None = None) -> dict[str, dict]:
-    """Records of a JSON-lines file keyed by their `key` (a later line wins); a truncated line (a crash mid-write) is
-    logged and ignored. `into` is updated and returned when given."""
+class PredictionFileError(ValueError):
+    """A predictions / judgments file that cannot be read as keyed JSON lines; the message names file and line."""
+
+
+def read_keyed_jsonl(
+    path: str | Path, into: dict[str, dict] | None = None, where: dict[str, tuple[Path, int]] | None = None
+) -> dict[str, dict]:
+    """Records of a JSON-lines file keyed by their `key` (a later line wins). An unfinished last line (a kill
+    mid-write) is logged and ignored; any other line that is not a JSON object with a string `key` raises
+    `PredictionFileError` naming the file and line. `into` is updated and returned when given; `where` receives each
+    key's `(file, line)`."""
+    path = Path(path)
     records = {} if into is None else into
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        last = number == len(lines)  # no newline after it: the write was cut short
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if last:
+                logger.warning(
+                    "%s:%d: unfinished last line ignored (%d bytes; an interrupted write)", path, number, len(raw)
+                )
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                logger.warning("%s:%d: incomplete line ignored (interrupted write)", path, number)
-                continue
-            records[record["key"]] = record
+            raise PredictionFileError(
+                f"{path}:{number}: not a JSON record ({type(exc).__name__}: {exc}); delete that line to redo its sample"
+            ) from None
+        if not isinstance(record, dict) or not isinstance(record.get("key"), str):
+            got = sorted(record)[:8] if isinstance(record, dict) else type(record).__name__
+            raise PredictionFileError(f"{path}:{number}: record without a string `key` (got {got})")
+        records[record["key"]] = record
+        if where is not None:
+            where[record["key"]] = (path, number)
     return records
 
 
-def load_predictions(folder: str | Path) -> dict[str, dict]:
-    """All records of every shard file in `folder`, keyed; a truncated last line (a crash mid-write) is ignored."""
+def load_predictions(folder: str | Path, where: dict[str, tuple[Path, int]] | None = None) -> dict[str, dict]:
+    """All records of every shard file in `folder`, keyed; an unfinished last line (a kill mid-write) is ignored.
+    `where` receives each key's `(file, line)`."""
     records: dict[str, dict] = {}
     for path in sorted(Path(folder).glob("predictions.shard*.jsonl")):
-        read_keyed_jsonl(path, records)
+        read_keyed_jsonl(path, records, where)
     return records
+
+
+def check_prediction_masks(records: dict[str, dict], where: dict[str, tuple[Path, int]]) -> None:
+    """Every `masks` field is per object a list of per-frame COCO RLEs whose runs cover their size; otherwise
+    `PredictionFileError` naming the file, line, key and the object / frame at fault (pycocotools would decode a
+    broken RLE into arbitrary memory)."""
+    from unipixel.data.masks import rle_size, to_rle
+
+    for key, record in records.items():
+        masks = record.get("masks")
+        if masks is None:
+            continue
+        path, line = where.get(key, ("?", 0))
+        fault = None
+        if not isinstance(masks, list) or not all(isinstance(obj, list) for obj in masks):
+            fault = "`masks` must be a list (objects) of lists (frames) of RLEs"
+        else:
+            for o, obj in enumerate(masks):
+                for t, rle in enumerate(obj):
+                    try:
+                        if not isinstance(rle, dict):
+                            raise ValueError(f"an RLE must be an object, got {type(rle).__name__}")
+                        to_rle(rle, *rle_size(rle))
+                    except (ValueError, TypeError, KeyError) as exc:
+                        fault = f"object {o}, frame {t}: {exc}"
+                        break
+                if fault:
+                    break
+        if fault:
+            raise PredictionFileError(f"{path}:{line}: prediction {key} (sample {record.get('id')}): {fault}")
 
 
 def shard_keys(evaluator: Evaluator, shard: int, num_shards: int, limit: int | None = None) -> list[tuple[int, str]]:
@@ -191,10 +247,11 @@ def run_predictions(
     evaluator.check()
     folder = prediction_dir(out_dir, evaluator)
     folder.mkdir(parents=True, exist_ok=True)
+    path = shard_file(folder, shard, num_shards)
+    repair_jsonl_tail(path)  # this shard's own file only: other shards may be writing theirs right now
     done = load_predictions(folder)
     todo = [(i, k) for i, k in shard_keys(evaluator, shard, num_shards, limit) if k not in done]
     write_run_info(folder, evaluator, info, num_shards=num_shards, limit=limit)
-    path = shard_file(folder, shard, num_shards)
     logger.info(
         "%s: %d samples to predict in shard %d/%d (%d done)",
         evaluator.result_prefix,
@@ -214,9 +271,14 @@ def run_predictions(
             start = time.perf_counter()
             record = evaluator.predict(predictor, sample)
             record.update(key=key, id=str(sample.id), seconds=round(time.perf_counter() - start, 4))
-            f.write(json.dumps(record) + "\n")
-            f.flush()
+            append_line(f, json.dumps(record))
     return path
+
+
+def append_line(f, line: str) -> None:
+    """One record, flushed to the OS: a kill loses at most this line (cut off on the next start)."""
+    f.write(line + "\n")
+    f.flush()
 
 
 def write_run_info(folder: Path, evaluator: Evaluator, info: dict | None, **extra) -> None:
@@ -229,23 +291,45 @@ def write_run_info(folder: Path, evaluator: Evaluator, info: dict | None, **extr
         **(info or {}),
         **extra,
     }
-    previous = json.loads(path.read_text()) if path.exists() else None
+    previous = read_run_info(folder)
     if previous and previous.get("checkpoint") not in (None, data.get("checkpoint")):
         raise RuntimeError(
             f"{folder} holds predictions of checkpoint {previous.get('checkpoint')}, not {data.get('checkpoint')}; "
             "use another output folder"
         )
-    path.write_text(json.dumps(data, indent=2, default=str))
+    atomic_write_text(path, json.dumps(data, indent=2, default=str))
+
+
+def read_run_info(folder: Path) -> dict:
+    """`run_info.json` of a prediction folder ({} when absent); an unreadable one is an error naming the file."""
+    path = Path(folder) / "run_info.json"
+    if not path.exists():
+        return {}
+    info = read_json_file(path, "run information")
+    if not isinstance(info, dict):
+        raise ValueError(f"run information {path} is not a JSON object; delete it to start over")
+    return info
 
 
 # ------------------------------------------------------------------------------------------------ scoring
-def score_predictions(evaluator: Evaluator, out_dir: str | Path, allow_partial: bool = False) -> dict:
-    """Score every shard's predictions (CPU only, re-runnable); writes and returns `results.json`'s content."""
+def score_predictions(
+    evaluator: Evaluator, out_dir: str | Path, allow_partial: bool = False, limit: int | None = None
+) -> dict:
+    """Score every shard's predictions (CPU only, re-runnable); writes and returns `results.json`'s content.
+
+    `limit` scores the first `limit` samples; without it, the limit the predictions were made with (`run_info.json`).
+    """
     evaluator.check()
     folder = prediction_dir(out_dir, evaluator)
-    records = load_predictions(folder)
-    run_info = json.loads((folder / "run_info.json").read_text()) if (folder / "run_info.json").exists() else {}
-    limit = run_info.get("limit")
+    where: dict[str, tuple[Path, int]] = {}
+    records = load_predictions(folder, where)
+    run_info = read_run_info(folder)
+    if limit is None:
+        limit = run_info.get("limit")
+    elif limit != run_info.get("limit"):
+        logger.info(
+            "scoring the first %d samples (the predictions were made with limit=%s)", limit, run_info.get("limit")
+        )
     expected = [evaluator.key(i) for i in range(len(evaluator) if limit is None else min(limit, len(evaluator)))]
     missing = [k for k in expected if k not in records]
     if missing and not allow_partial:
@@ -254,16 +338,18 @@ def score_predictions(evaluator: Evaluator, out_dir: str | Path, allow_partial: 
             f"(first: {missing[:5]}); finish inference or pass allow_partial"
         )
     records = {k: records[k] for k in expected if k in records}
+    check_prediction_masks(records, where)
     metrics = evaluator.score(records)
     results = {
         "metrics": {f"{evaluator.result_prefix}/{name}": value for name, value in metrics.items()},
         "num_samples": len(records),
         "num_expected": len(expected),
         "num_in_split": len(evaluator),
+        "limit": limit,
         "run": run_info,
         "scored_with": code_version(),
     }
-    (folder / "results.json").write_text(json.dumps(results, indent=2, default=_json_float))
+    atomic_write_text(folder / "results.json", json.dumps(results, indent=2, default=_json_float))
     return results
 
 

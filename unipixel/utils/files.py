@@ -105,7 +105,8 @@ def publish_folder(staging: str | os.PathLike, target: str | os.PathLike) -> lis
 # ---------------------------------------------------------------------------------------------------- JSON lines
 def repair_jsonl_tail(path: str | os.PathLike) -> int:
     """Cut an unfinished last line (a kill mid-write) off an append-only JSONL file so the next append starts on a
-    fresh line; returns the bytes removed (logged). A missing or empty file, or one ending in a newline, is untouched.
+    fresh line; returns the bytes removed (logged). A missing or empty file, or one ending in a newline, is untouched;
+    a last line that is a whole JSON value and lacks only its newline gets the newline instead.
     """
     path = Path(path)
     if not path.is_file():
@@ -128,9 +129,23 @@ def repair_jsonl_tail(path: str | os.PathLike) -> int:
                 keep = start + cut + 1
                 break
             end = start
-        f.truncate(keep)
+        f.seek(keep)
+        tail = f.read()
+        try:
+            json.loads(tail.decode("utf-8"))
+            complete = True
+        except ValueError:
+            complete = False
+        if complete:
+            f.seek(0, os.SEEK_END)
+            f.write(b"\n")
+        else:
+            f.truncate(keep)
         f.flush()
         os.fsync(f.fileno())
+    if complete:
+        logger.warning("%s: the last line lacked its newline (an interrupted write); added it", path)
+        return 0
     removed = size - keep
     logger.warning("%s: removed an unfinished last line of %d bytes (an interrupted write)", path, removed)
     return removed
