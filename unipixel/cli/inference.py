@@ -9,6 +9,9 @@ Prompted objects are numbered in the order their --point / --box / --mask option
 in the prompt where object i is meant. `@frame` (default 0) is the 0-based media frame a prompt is drawn on;
 coordinates are pixels of the media, x to the right, y down. A mask is a PNG of the media's size (non-zero = object).
 `--answer` reads masks from a fixed answer instead of generating one (e.g. "[0] <|seg|>" segments object 0 with SAM 2).
+Videos longer than `--stream-above` frames (default 300), or any with `--stream`, are streamed: only the LLM's frames
+are decoded for the answer, then SAM 2 reads the video chunk by chunk and every frame's masks and overlay are written
+as soon as they exist, so memory stays flat however long the video is (the files are the same as without streaming).
 
 Writes to --out (default outputs/inference/<media name>):
     result.json                   prompt, answer, frames, mask sizes
@@ -137,6 +140,56 @@ def write_outputs(out: Path, media, result, fps: float, overlay_frames: bool = F
     return files
 
 
+def write_stream_outputs(out: Path, media, stream, fps: float, overlay_frames: bool = False) -> tuple[dict, list[int]]:
+    """`write_outputs` for a `MaskStream`: the same files, each frame's masks written as soon as SAM 2 has decoded
+    them (PNGs and overlay frame at once, RLEs kept, the overlay MP4 encoded as it goes), so memory does not grow
+    with the video's length. Returns the paths written and the mask pixels per object."""
+    from PIL import Image
+
+    from unipixel.eval.runner import encode_masks
+    from unipixel.inference import overlay_masks
+    from unipixel.inference.media import VideoWriter
+
+    out.mkdir(parents=True, exist_ok=True)
+    position = {frame: i for i, frame in enumerate(media.index)}
+    names = [media.names[position[f]] for f in stream.frame_index]
+    folders = [out / "masks" / f"obj{obj}" for obj in range(stream.num_objects)]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    files: dict = {"masks": [str(f) for f in folders], "rle": str(out / "masks.json")}
+    rles: list[list[dict]] = [[] for _ in folders]
+    pixels = [0] * len(folders)
+    image = media.is_image
+    video = None if image else VideoWriter(out / "overlay.mp4", stream.height, stream.width, fps)
+    if overlay_frames and not image:
+        (out / "overlay").mkdir(exist_ok=True)
+    try:
+        for item in stream:
+            name = names[item.position]
+            masks = item.masks.numpy()
+            for obj, (folder, rle) in enumerate(zip(folders, encode_masks(masks[:, None]))):
+                Image.fromarray(masks[obj].astype(np.uint8) * 255).save(folder / f"{name}.png")
+                rles[obj].append(rle[0])
+                pixels[obj] += int(masks[obj].sum())
+            overlay = overlay_masks(item.image, list(masks))
+            if image:
+                Image.fromarray(overlay).save(out / "overlay.png")
+                continue
+            video.add(overlay)
+            if overlay_frames:
+                Image.fromarray(overlay).save(out / "overlay" / f"{name}.png")
+    finally:
+        if video is not None:
+            video.close()
+    rle = {"size": [stream.height, stream.width], "frames": names, "frame_index": list(stream.frame_index)}
+    rle["objects"] = rles
+    (out / "masks.json").write_text(json.dumps(rle))
+    files["overlay"] = str(out / ("overlay.png" if image else "overlay.mp4"))
+    if overlay_frames and not image:
+        files["overlay_frames"] = str(out / "overlay")
+    return files, pixels
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("media", help="an image, a video file or a folder of frames")
@@ -156,30 +209,67 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-new-tokens", type=int, default=512)
     parser.add_argument("--overlay-frames", action="store_true", help="also write every overlay frame as a PNG")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    stream = parser.add_mutually_exclusive_group()
+    stream.add_argument(
+        "--stream", action="store_true", help="decode frames and masks chunk by chunk, writing each frame at once"
+    )
+    stream.add_argument("--no-stream", action="store_true", help="never stream (decode the whole video up front)")
+    parser.add_argument(
+        "--stream-above",
+        type=int,
+        default=None,
+        help="stream media longer than this many frames (default: the predictor's, 300); same masks, flat memory",
+    )
+    parser.add_argument(
+        "--offload-state", action="store_true", help="streaming on a GPU: keep SAM 2's memory features in CPU memory"
+    )
+    parser.add_argument("--chunk-size", type=int, default=16, help="frames SAM 2 encodes at once")
     parser.set_defaults(prompts=[])
     return parser
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    from unipixel.inference import load_media, load_predictor
+    from unipixel.inference import load_media, load_predictor, open_media
 
     prompt_frames = [frame for _, (_, frame) in args.prompts]  # kept when --max-frames thins the video
-    media = load_media(args.media, max_frames=args.max_frames, fps=args.fps, keep=prompt_frames)
+    media = open_media(args.media, max_frames=args.max_frames, fps=args.fps, keep=prompt_frames)  # nothing decoded
     prompts = visual_prompts(args.prompts)
     predictor = load_predictor(args.model, args.device, args.dtype, args.sample_frames)
-    progress = not args.no_progress and len(media.frames) > 1
-    result = predictor.predict(
-        media,
-        args.prompt,
-        prompts,
-        answer=args.answer,
-        max_new_tokens=args.max_new_tokens,
-        sam2_frames=args.sam2_frames,
-        progress=progress,
-    )
+    if args.stream_above is not None:
+        predictor.stream_above = args.stream_above
+    num_frames = len(media.frames)
+    progress = not args.no_progress and num_frames > 1
+    streamed = args.sam2_frames == "all" and not args.no_stream and (args.stream or predictor.streams(num_frames))
     out = Path(args.out or Path("outputs/inference") / Path(args.media).stem)
-    files = write_outputs(out, media, result, media.fps or args.fps or 10.0, args.overlay_frames, progress)
+    fps = media.fps or args.fps or 10.0
+    if streamed:
+        result = predictor.predict_stream(
+            media,
+            args.prompt,
+            prompts,
+            answer=args.answer,
+            max_new_tokens=args.max_new_tokens,
+            chunk_size=args.chunk_size,
+            offload_state=args.offload_state,
+            progress=progress,
+        )
+        files, mask_pixels = write_stream_outputs(out, media, result, fps, args.overlay_frames)
+        num_objects = result.num_objects
+    else:
+        media = load_media(media)  # decodes every frame (kept frames only with --max-frames)
+        result = predictor.predict(
+            media,
+            args.prompt,
+            prompts,
+            answer=args.answer,
+            max_new_tokens=args.max_new_tokens,
+            sam2_frames=args.sam2_frames,
+            progress=progress,
+        )
+        files = write_outputs(out, media, result, fps, args.overlay_frames, progress)
+        mask_pixels = [int(result.masks[k].sum()) for k in sorted(result.masks)]
+        num_objects = len(result.masks)
     summary = {
         "media": str(args.media),
         "prompt": args.prompt,
@@ -189,13 +279,14 @@ def main(argv: list[str] | None = None) -> dict:
         "frames": len(result.frame_index),
         "frame_index": result.frame_index,
         "llm_frame_index": result.llm_frame_index,
-        "objects": len(result.masks),
-        "mask_pixels": [int(result.masks[k].sum()) for k in sorted(result.masks)],
+        "objects": num_objects,
+        "mask_pixels": mask_pixels,
+        "streamed": streamed,
         "files": files,
     }
     (out / "result.json").write_text(json.dumps(summary, indent=2))
     print(result.text)
-    print(f"{len(result.masks)} object(s) on {len(result.frame_index)} frame(s) → {out}", file=sys.stderr)
+    print(f"{num_objects} object(s) on {len(result.frame_index)} frame(s) → {out}", file=sys.stderr)
     return summary
 
 

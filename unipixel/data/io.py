@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +150,18 @@ class _PyAV:
                     break
         return _assemble(found, indices)
 
+    def iter_sorted(self, indices: list[int]) -> Iterator[np.ndarray]:
+        """The frames at strictly increasing `indices`, one at a time, from a single front-to-back decode."""
+        import av
+
+        with av.open(self.path) as container:
+            stream = container.streams.video[0]
+            stream.thread_count = self.num_threads
+            decoded = container.decode(stream)
+            yield from _sorted_frames(
+                ((i, lambda frame=frame: frame.to_ndarray(format="rgb24")) for i, frame in enumerate(decoded)), indices
+            )
+
 
 class _OpenCV:
     def __init__(self, path: str, num_threads: int):
@@ -184,6 +196,50 @@ class _OpenCV:
         finally:
             cap.release()
         return _assemble(found, indices)
+
+    def iter_sorted(self, indices: list[int]) -> Iterator[np.ndarray]:
+        """The frames at strictly increasing `indices`, one at a time, from a single front-to-back decode."""
+        import cv2
+
+        def retrieve() -> np.ndarray:
+            ok, bgr = cap.retrieve()
+            if not ok:
+                raise ValueError("a frame could not be retrieved")
+            return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+        def grabbed():
+            i = 0
+            while cap.grab():  # grab() demuxes/decodes without the colour conversion
+                yield i, retrieve
+                i += 1
+
+        cap = cv2.VideoCapture(self.path)
+        try:
+            yield from _sorted_frames(grabbed(), indices)
+        finally:
+            cap.release()
+
+
+def _sorted_frames(decoded, indices: list[int]) -> Iterator[np.ndarray]:
+    """From `(i, convert)` pairs in decoding order (`convert()` gives frame i as RGB), the frames at strictly
+    increasing `indices`; a short tail is tolerated as `_assemble` tolerates it (the last decodable frame repeated)."""
+    position, last, last_frame = 0, -1, None
+    for i, convert in decoded:
+        if i == indices[position]:
+            last_frame = convert()
+            last = i
+            yield last_frame
+            position += 1
+            if position == len(indices):
+                return
+    missing = indices[position:]
+    if last_frame is None:
+        raise ValueError(f"no frame could be decoded (requested {indices[:4]}...)")
+    if max(missing) - last > _MAX_MISSING_TAIL:
+        raise ValueError(f"frames {missing[:8]} could not be decoded")
+    logger.warning("frames %s past the last decodable frame %d; repeating it", missing, last)
+    for _ in missing:
+        yield last_frame
 
 
 def _assemble(found: dict[int, np.ndarray], indices: list[int]) -> np.ndarray:
@@ -290,6 +346,44 @@ class VideoReader:
                 return impl.get(indices)
             except Exception as exc:  # noqa: BLE001 - a failing backend hands over to the next one
                 self._fail(exc)
+
+    def iter_chunks(self, indices: Sequence[int], chunk_size: int) -> Iterator[np.ndarray]:
+        """The frames of `get(indices)` as consecutive chunks of at most `chunk_size` frames, each decoded when its
+        turn comes, so a long video is never held whole. Frame files and decord decode each chunk with `get`; PyAV
+        and OpenCV would restart from the first frame at every `get`, so for increasing indices they decode the file
+        once, front to back (the same frames)."""
+        indices = [int(i) for i in indices]
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        increasing = all(a < b for a, b in zip(indices, indices[1:]))
+        if self.frame_paths is None and indices and increasing:
+            self.get(indices[:1])  # validates the indices' range and settles the backend on a decodable one
+            n = self.num_frames
+            if not 0 <= indices[-1] < n:
+                raise DataError(self.dataset, self.sample_id, self.path, f"frame index {indices[-1]} outside [0, {n})")
+            impl = self._open()
+            if hasattr(impl, "iter_sorted"):
+                chunk: list[np.ndarray] = []
+                done = 0
+                try:
+                    for frame in impl.iter_sorted(indices):
+                        chunk.append(frame)
+                        if len(chunk) == chunk_size:
+                            yield np.stack(chunk)
+                            done += len(chunk)
+                            chunk = []
+                except Exception as exc:  # noqa: BLE001 - named below with the file
+                    raise DataError(
+                        self.dataset,
+                        self.sample_id,
+                        self.path,
+                        f"decoding stopped after {done + len(chunk)} frames: {exc}",
+                    ) from exc
+                if chunk:
+                    yield np.stack(chunk)
+                return
+        for start in range(0, len(indices), chunk_size):
+            yield self.get(indices[start : start + chunk_size])
 
     def _open(self):
         if self._impl is not None:

@@ -58,11 +58,13 @@ def evaluate(cfg: DictConfig) -> dict | None:
     num_shards = world if cfg.num_shards is None else int(cfg.num_shards)
     if cfg.mode in ("predict", "all"):
         predictor = build_predictor(cfg.model, int(cfg.seed))
+        predictor.stream_above = cfg.get("stream_above", predictor.stream_above)
         info = {
             "checkpoint": str(cfg.model.path),
             "seed": int(cfg.seed),
             "llm_frames": int(cfg.model.sample_frames),
             "decoding": "greedy",
+            "stream_above": predictor.stream_above,  # longer video samples stream (the same masks)
         }
         run_predictions(
             evaluator, predictor, cfg.out_dir, shard, num_shards, cfg.limit, info=info, progress=bool(cfg.progress)

@@ -34,7 +34,8 @@ from ..data.processor import PixelProcessor, Sample, model_inputs, pixel_budget,
 from ..data.templates import MEM, REF, memory_prefix
 from ..model import PixelQwen2_5_VLForConditionalGeneration
 from ..utils.masks import masks_to_token_grid
-from .media import Media, load_media, select_frames
+from .media import LazyFrames, Media, load_media, open_media, select_frames
+from .streaming import MaskStream
 
 PROMPT_KINDS = ("point", "box", "mask")
 
@@ -263,6 +264,10 @@ def sam2_progress(model, total: int, enabled: bool = True):
 # ---------------------------------------------------------------------------------------------- predictor
 class Predictor:
     """Wraps a UniPixel model with its tokenizer and processor; the CLI, the demo and the evaluators all call it."""
+
+    # Media longer than this many frames take the streaming path where callers choose by length (the CLI, the
+    # video evaluators): same masks, memory flat in the video's length (`predict_stream`). None: never.
+    stream_above: int | None = 300
 
     def __init__(self, model: PixelQwen2_5_VLForConditionalGeneration, processor: PixelProcessor):
         self.model = model.eval()
@@ -533,6 +538,111 @@ class Predictor:
                 if scores is not None:
                     result.scores[obj] = scores[obj].cpu()
         return result
+
+    # ------------------------------------------------------------------ streaming (long videos)
+    def streams(self, num_frames: int) -> bool:
+        """Whether media of `num_frames` frames goes through the streaming path (`stream_above`; None: never)."""
+        return self.stream_above is not None and num_frames > self.stream_above
+
+    @torch.no_grad()
+    def predict_stream(
+        self,
+        media,
+        prompt: str,
+        visual_prompts: Sequence[VisualPrompt] | np.ndarray | None = None,
+        answer: str | None = None,
+        max_new_tokens: int = 512,
+        *,
+        max_frames: int | None = None,
+        fps: float | None = None,
+        chunk_size: int = 16,
+        offload_state: bool = False,
+        progress: bool = False,
+    ) -> MaskStream:
+        """`predict` for long videos, with flat memory: returns a `MaskStream` whose text is known and whose masks are
+        decoded as it is iterated, one chunk of `chunk_size` frames at a time (`unipixel.inference.streaming`).
+
+        A path is opened without decoding (`open_media`; `max_frames` and `fps` as in `load_media`): the LLM's sampled
+        frames are decoded for the answer, SAM 2's frames chunk by chunk as the stream is read. The masks equal
+        `predict`'s, every pixel of every frame. `offload_state` keeps SAM 2's memory features in CPU memory.
+        """
+        prompts = as_visual_prompts(visual_prompts)
+        media = open_media(media, max_frames, fps, keep=[int(vp.frame) for vp in prompts])
+        sample = self.build_sample(media, prompt, prompts, answer, sam2_frames="llm")
+        if isinstance(sample.frames, LazyFrames):  # a short video: all its frames are the LLM's
+            sample.frames = np.asarray(sample.frames)
+        frame_index = list(media.index) or list(range(len(media.frames)))
+        llm = sample.meta["media_frame_index"]
+        return self._stream(sample, media.frames, frame_index, llm, max_new_tokens, chunk_size, offload_state, progress)
+
+    @torch.no_grad()
+    def stream_sample(
+        self,
+        sample: Sample,
+        max_new_tokens: int = 512,
+        *,
+        chunk_size: int = 16,
+        offload_state: bool = False,
+        progress: bool = False,
+    ) -> MaskStream:
+        """`predict_sample` as a `MaskStream` (the evaluators' long videos): the LLM sees `meta["llm_frame_index"]`
+        exactly as there, SAM 2 reads `sample.frames` chunk by chunk; the masks equal `predict_sample`'s."""
+        if sample.frames is None:
+            raise ValueError(f"{sample.dataset}/{sample.id}: streaming needs frames to segment")
+        llm_index = sample.meta.get("llm_frame_index")
+        meta = {k: v for k, v in sample.meta.items() if k != "llm_frame_index"}
+        llm_frames = sample.frames if llm_index is None else sample.frames[list(llm_index)]
+        llm_sample = Sample(
+            sample.id,
+            sample.dataset,
+            llm_frames,
+            sample.conversation,
+            sample.as_video,
+            ref_prompts=sample.ref_prompts,
+            refer_masks=sample.refer_masks,
+            data_type=sample.data_type,
+            meta=meta,
+        )
+        frame_index = list(sample.meta.get("media_frame_index") or range(len(sample.frames)))
+        llm = frame_index if llm_index is None else [frame_index[i] for i in llm_index]
+        return self._stream(
+            llm_sample, sample.frames, frame_index, llm, max_new_tokens, chunk_size, offload_state, progress
+        )
+
+    def _stream(
+        self, llm_sample, frames, frame_index, llm_frames, max_new_tokens, chunk_size, offload_state, progress
+    ) -> MaskStream:
+        """The LLM's answer and `<|seg|>` prompts from `llm_sample` (its frames are the LLM's only), then a
+        `MaskStream` over `frames`. The inputs are those `predict_samples` builds for one request."""
+        last = llm_sample.conversation[-1]
+        forced = last["role"] == "assistant" and not last.get("open", False)
+        item = self.processor(llm_sample, add_generation_prompt=not forced and last["role"] == "user", with_sam2=False)
+        batch = self.processor.collate([item])
+        inputs = {k: self._to_device(v) for k, v in model_inputs(batch).items() if k not in ("labels", "seg_masks")}
+        hidden = None
+        if forced:
+            text = last["content"]
+            if getattr(self.model, "has_pixel_modules", False):
+                hidden = self.model.prompted_seg_hidden(**inputs)[0]
+        else:
+            out = self.model.generate(
+                **inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.processor.pad_token_id
+            )
+            text = self._decode(out.sequences[0, inputs["input_ids"].shape[1] :])
+            hidden = (out.seg_hidden or [None])[0]
+        user = next((t["content"] for t in llm_sample.conversation if t["role"] == "user"), "")
+        return MaskStream(
+            self.model,
+            frames,
+            hidden,
+            text=text,
+            prompt=user,
+            frame_index=frame_index,
+            llm_frame_index=llm_frames,
+            chunk_size=chunk_size,
+            offload_state=offload_state,
+            progress=progress,
+        )
 
     @torch.no_grad()
     def predict_two_round(self, sample: Sample, second_turn, max_new_tokens: int = 512) -> Prediction:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import types
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -87,12 +88,15 @@ class PixelGenerateOutput:
             when no SAM 2 frames were given.
         seg_positions: per row, the sequence positions of those `<|seg|>` tokens.
         mask_scores: per row, `(O, T)` object-presence logits.
+        seg_hidden: per row, the `(O, N_h, 256)` SAM 2 prompts of those `<|seg|>` tokens (what `stream_mask_logits`
+            takes to decode the masks later, frame by frame), or `None` without pixel modules.
     """
 
     sequences: torch.Tensor
     masks: list[torch.Tensor | None]
     seg_positions: list[list[int]]
     mask_scores: list[torch.Tensor | None]
+    seg_hidden: list[torch.Tensor | None] | None = None
 
 
 def _legacy_key_mapping() -> list:
@@ -501,6 +505,39 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
             self.sam2.train(was_training)
 
     @torch.no_grad()
+    def stream_mask_logits(
+        self,
+        hidden: torch.Tensor,
+        chunks: Iterable[torch.Tensor],
+        num_frames: int,
+        frame_size: tuple[int, int] | None = None,
+        offload_state: bool = False,
+    ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        """`iter_mask_logits` over a clip that arrives in chunks: yields `(t, logits (O, H, W) fp32, scores (O,))`.
+
+        `chunks` yields normalised SAM 2 frames `(n, 3, S, S)` (on any device; e.g. transformed on the CPU as they are
+        decoded), `num_frames` in all; each chunk is moved to the model's device and encoded when its turn comes, so
+        neither the video nor its masks are ever held whole. With the same chunk boundaries as `iter_mask_logits`'s
+        `chunk_size` the logits are the same, frame for frame. `offload_state` keeps SAM 2's memory-bank features in
+        CPU memory between frames (SAM 2's `offload_state_to_cpu`; no effect on a CPU).
+        """
+        size = tuple(frame_size or (self.config.sam2_image_size,) * 2)
+        if hidden.shape[0] == 0:
+            return
+        sam_dtype = next(self.sam2.parameters()).dtype
+        device = next(self.sam2.parameters()).device
+        was_training = self.sam2.training
+        self.sam2.eval()
+        try:
+            with self._sam_context(device):
+                frames = (chunk.to(device, sam_dtype) for chunk in chunks)
+                stream = self.sam2.segment_stream(frames, num_frames, hidden.to(device, sam_dtype), offload_state)
+                for t, out in stream:
+                    yield t, self.resize_mask_logits(out, size), out.object_scores[:, 0].float()
+        finally:
+            self.sam2.train(was_training)
+
+    @torch.no_grad()
     def decode_masks(
         self,
         hidden: torch.Tensor,
@@ -793,7 +830,7 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
         def state_at(row: int, pos: int) -> torch.Tensor:
             return prefill[row, pos] if pos < prompt_len else steps[pos - prompt_len][row, -1]
 
-        masks, positions, scores = [], [], []
+        masks, positions, scores, hiddens = [], [], [], []
         attention = kwargs.get("attention_mask")
         for row in range(sequences.shape[0]):
             seg_pos = (sequences[row] == self.config.seg_token_id).nonzero().flatten().tolist()
@@ -801,21 +838,26 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
                 seg_pos = [p for p in seg_pos if p >= prompt_len or bool(attention[row, p])]
             seg_pos = [p for p in seg_pos if p > 0 and (p - 1) < prompt_len + len(steps)]
             positions.append(seg_pos)
-            if sam2_frames is None or sam2_frames[row] is None or not self.has_pixel_modules:
+            hidden = None
+            if self.has_pixel_modules:
+                if seg_pos:
+                    hidden = self.seg_hidden(torch.stack([state_at(row, p - 1) for p in seg_pos]))
+                else:
+                    hidden = torch.zeros(0, self.config.sam2_hidden_tokens, self.sam2.sam_prompt_embed_dim)
+            hiddens.append(hidden)
+            if sam2_frames is None or sam2_frames[row] is None or hidden is None:
                 masks.append(None)
                 scores.append(None)
                 continue
-            if seg_pos:
-                hidden = self.seg_hidden(torch.stack([state_at(row, p - 1) for p in seg_pos]))
-            else:
-                hidden = torch.zeros(0, self.config.sam2_hidden_tokens, self.sam2.sam_prompt_embed_dim)
             size = None if frame_sizes is None else tuple(frame_sizes[row])
             row_masks, row_scores = self.decode_masks(
                 hidden.to(sam2_frames[row].device), sam2_frames[row], size, mask_chunk_size
             )
             masks.append(row_masks)
             scores.append(row_scores)
-        return PixelGenerateOutput(sequences=sequences, masks=masks, seg_positions=positions, mask_scores=scores)
+        return PixelGenerateOutput(
+            sequences=sequences, masks=masks, seg_positions=positions, mask_scores=scores, seg_hidden=hiddens
+        )
 
     @torch.no_grad()
     def segment_prompted(
@@ -830,23 +872,31 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
         Used for memory pre-filling (PixelQA pass 1), where the answer "[0] <|seg|> [1] <|seg|>" is given.
         Returns per row `(O, T, H, W)` bool masks.
         """
+        results = []
+        for row, hidden in enumerate(self.prompted_seg_hidden(**inputs)):
+            size = None if frame_sizes is None else tuple(frame_sizes[row])
+            results.append(self.decode_masks(hidden, sam2_frames[row], size, mask_chunk_size)[0])
+        return results
+
+    @torch.no_grad()
+    def prompted_seg_hidden(self, **inputs) -> list[torch.Tensor]:
+        """Teacher-forced pass over inputs that already contain `<|seg|>` tokens: per row, the `(O, N_h, 256)` SAM 2
+        prompts of those tokens (what `segment_prompted` decodes; `stream_mask_logits` takes them too)."""
         input_ids, attention_mask = inputs["input_ids"], inputs.get("attention_mask")
         self(**inputs, use_cache=False, logits_to_keep=1)
         prenorm = self._prenorm[-1]
         positions = self.seg_positions(input_ids, attention_mask)
-        results = []
+        hiddens = []
         for row in range(input_ids.shape[0]):
             picked = positions[positions[:, 0] == row, 1]
-            hidden = (
+            hiddens.append(
                 self.seg_hidden(prenorm[row, picked])
                 if len(picked)
                 else torch.zeros(
                     0, self.config.sam2_hidden_tokens, self.sam2.sam_prompt_embed_dim, device=prenorm.device
                 )
             )
-            size = None if frame_sizes is None else tuple(frame_sizes[row])
-            results.append(self.decode_masks(hidden, sam2_frames[row], size, mask_chunk_size)[0])
-        return results
+        return hiddens
 
     @torch.no_grad()
     def two_round(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.resources
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -372,6 +372,50 @@ class PixelSAM2(SAM2Base):
                     stale[t - keep_maskmem] = {"obj_ptr": stale[t - keep_maskmem]["obj_ptr"]}
                 stale.pop(t - keep_ptr, None)
                 yield t, out
+
+    @torch.no_grad()
+    def segment_stream(
+        self,
+        chunks: Iterable[torch.Tensor],
+        num_frames: int,
+        hidden: torch.Tensor,
+        offload_state: bool = False,
+    ) -> Iterator[tuple[int, FrameOutput]]:
+        """`segment` over a clip of `num_frames` frames that arrives as chunks `(n, 3, S, S)` (normalised, on the
+        model's device): each chunk is encoded when its turn comes, in one image-encoder call as `segment` encodes its
+        chunks, then tracked frame by frame with the same pruned memory, so the outputs equal `segment`'s with
+        `chunk_size` equal to the chunks' length. Nothing of a chunk outlives it but the memory SAM 2 still reads.
+
+        `offload_state` moves each kept frame's memory-bank features to the CPU after the frame (SAM 2's
+        `offload_state_to_cpu`; SAM 2 moves them back as memory attention reads them).
+        """
+        num_objects = hidden.shape[0]
+        memory = {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
+        keep_maskmem = self.num_maskmem - 1
+        keep_ptr = self.max_obj_ptrs_in_encoder - 1
+        t = 0
+        for chunk in chunks:
+            if t + chunk.shape[0] > num_frames:
+                raise ValueError(f"the chunks hold more than the {num_frames} frames announced")
+            features = self.encode_frames(chunk, max(1, chunk.shape[0]))
+            for local in range(chunk.shape[0]):
+                frame_feats = [x[:, local : local + 1] for x in features.feats]
+                out = self._track_frame(t, frame_feats, features, num_objects, num_frames, memory, hidden, True)
+                stale = memory["non_cond_frame_outputs"]
+                if (t - keep_maskmem) in stale:
+                    stale[t - keep_maskmem] = {"obj_ptr": stale[t - keep_maskmem]["obj_ptr"]}
+                stale.pop(t - keep_ptr, None)
+                if offload_state:
+                    entry = memory["cond_frame_outputs" if t == 0 else "non_cond_frame_outputs"][t]
+                    for key in ("maskmem_features", "pred_masks"):
+                        if entry.get(key) is not None:
+                            entry[key] = entry[key].to("cpu")
+                    if entry.get("maskmem_pos_enc") is not None:
+                        entry["maskmem_pos_enc"] = [x.to("cpu") for x in entry["maskmem_pos_enc"]]
+                yield t, out
+                t += 1
+        if t != num_frames:
+            raise ValueError(f"the chunks held {t} frames, {num_frames} were announced")
 
     def per_object_segment(self, frames: torch.Tensor, hidden: torch.Tensor, chunk_size: int = 16) -> torch.Tensor:
         """Reference path of the original implementation (P1): one session per object, frames re-encoded each time.

@@ -8,7 +8,9 @@ sees `llm_frames` (16) frames spread uniformly over the video (`meta["llm_frame_
 frame of the sample (the whole video; GroundMoRe: its 20 evaluation frames); greedy decoding up to `max_new_tokens`
 (512). Only the first `<|seg|>`'s mask track is kept. An answer without `<|seg|>` becomes an empty mask on every frame
 and counts towards `no_seg_rate`. A record holds `vid`, `exp_id`, the answer text, `num_seg` (the number of
-`<|seg|>` tokens) and `masks[0][t]`, the COCO RLE of frame t at the original frame size.
+`<|seg|>` tokens) and `masks[0][t]`, the COCO RLE of frame t at the original frame size. Samples longer than the
+predictor's `stream_above` frames (`stream_above` in `configs/eval.yaml`) are segmented by streaming
+(`Predictor.stream_sample`): the same record, each frame's mask encoded as soon as SAM 2 has decoded it.
 
 Scoring (CPU only, re-runnable) decodes no video frame except one per expression for its size: the ground truth comes
 from the loader's annotation hooks and the prediction from its RLEs, `chunk_frames` frames at a time, so a long video
@@ -176,8 +178,11 @@ class VideoSegEvaluator(Evaluator):
 
     # ------------------------------------------------------------------------------------------------ inference
     def predict(self, predictor, sample) -> dict:
-        result = predictor.predict_sample(sample, max_new_tokens=self.max_new_tokens)
         shape = tuple(sample.frames.shape[:3])
+        streams = getattr(predictor, "streams", None)
+        if streams is not None and streams(shape[0]):
+            return self.predict_streaming(predictor, sample)
+        result = predictor.predict_sample(sample, max_new_tokens=self.max_new_tokens)
         first = result.masks.get(0)
         if first is None:
             mask = np.zeros(shape, dtype=bool)
@@ -191,6 +196,28 @@ class VideoSegEvaluator(Evaluator):
             "text": result.text,
             "num_seg": len(result.masks),
             "masks": encode_masks(mask[None]),
+        }
+
+    def predict_streaming(self, predictor, sample) -> dict:
+        """`predict` for long videos (`Predictor.streams`): SAM 2 reads the clip chunk by chunk and each frame's mask
+        is RLE-encoded as soon as it is decoded, so no mask track is held whole. The record is `predict`'s, exactly."""
+        stream = predictor.stream_sample(sample, max_new_tokens=self.max_new_tokens)
+        height, width = (int(v) for v in sample.frames.shape[1:3])
+        empty = np.zeros((1, 1, height, width), dtype=bool)
+        rles = []
+        for item in stream:
+            mask = item.masks[:1, None].numpy() if stream.num_objects else empty
+            rles.append(encode_masks(mask)[0][0])
+        if len(rles) != len(sample.frames):
+            raise RuntimeError(
+                f"{self.result_prefix} sample {sample.id}: {len(rles)} masks, {len(sample.frames)} frames"
+            )
+        return {
+            "vid": sample.meta.get("vid"),
+            "exp_id": sample.meta.get("exp_id"),
+            "text": stream.text,
+            "num_seg": stream.num_objects,
+            "masks": [rles],
         }
 
     # ------------------------------------------------------------------------------------------------ scoring
