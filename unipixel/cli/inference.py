@@ -159,6 +159,7 @@ def write_stream_outputs(out: Path, media, stream, fps: float, overlay_frames: b
     files: dict = {"masks": [str(f) for f in folders], "rle": str(out / "masks.json")}
     rles: list[list[dict]] = [[] for _ in folders]
     pixels = [0] * len(folders)
+    labels = [f"obj{k}" for k in range(len(folders))]  # as write_outputs labels them
     image = media.is_image
     video = None if image else VideoWriter(out / "overlay.mp4", stream.height, stream.width, fps)
     if overlay_frames and not image:
@@ -171,7 +172,7 @@ def write_stream_outputs(out: Path, media, stream, fps: float, overlay_frames: b
                 Image.fromarray(masks[obj].astype(np.uint8) * 255).save(folder / f"{name}.png")
                 rles[obj].append(rle[0])
                 pixels[obj] += int(masks[obj].sum())
-            overlay = overlay_masks(item.image, list(masks))
+            overlay = overlay_masks(item.image, list(masks), labels=labels)
             if image:
                 Image.fromarray(overlay).save(out / "overlay.png")
                 continue
