@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from unipixel.utils.files import atomic_write_text
+
 ARITY = {"point": 2, "box": 4}
 
 
@@ -125,7 +127,7 @@ def write_outputs(out: Path, media, result, fps: float, overlay_frames: bool = F
         "frame_index": list(result.frame_index),
         "objects": encode_masks(np.stack(tracks)) if tracks else [],
     }
-    (out / "masks.json").write_text(json.dumps(rle))
+    atomic_write_text(out / "masks.json", json.dumps(rle))
     overlay = overlay_video(frames, tracks, labels=[f"obj{k}" for k in range(len(tracks))])
     if media.is_image:
         Image.fromarray(overlay[0]).save(out / "overlay.png")
@@ -184,7 +186,7 @@ def write_stream_outputs(out: Path, media, stream, fps: float, overlay_frames: b
             video.close()
     rle = {"size": [stream.height, stream.width], "frames": names, "frame_index": list(stream.frame_index)}
     rle["objects"] = rles
-    (out / "masks.json").write_text(json.dumps(rle))
+    atomic_write_text(out / "masks.json", json.dumps(rle))
     files["overlay"] = str(out / ("overlay.png" if image else "overlay.mp4"))
     if overlay_frames and not image:
         files["overlay_frames"] = str(out / "overlay")
@@ -225,14 +227,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--offload-state", action="store_true", help="streaming on a GPU: keep SAM 2's memory features in CPU memory"
     )
     parser.add_argument("--chunk-size", type=int, default=16, help="frames SAM 2 encodes at once")
+    parser.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
     parser.set_defaults(prompts=[])
     return parser
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
-    from unipixel.inference import load_media, load_predictor, open_media
+VALUE_OPTIONS = ("--point", "--box", "--mask", "--answer")
 
+
+def attach_values(argv: list[str]) -> list[str]:
+    """`--point -5,-5` → `--point=-5,-5`: argparse would take a value starting with "-" for an option of its own."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in VALUE_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-") and argv[i + 1] != "--":
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(attach_values(list(sys.argv[1:] if argv is None else argv)))
+    if args.model != "tiny":
+        from unipixel.utils.model_folder import check_model_folder
+
+        check_model_folder(args.model)  # before anything heavy: a wrong --model fails in a moment
+    from unipixel.inference import load_media, load_predictor, open_media
+    from unipixel.inference.predictor import check_question
+
+    check_question(args.prompt, len(args.prompts))
     prompt_frames = [frame for _, (_, frame) in args.prompts]  # kept when --max-frames thins the video
     media = open_media(args.media, max_frames=args.max_frames, fps=args.fps, keep=prompt_frames)  # nothing decoded
     prompts = visual_prompts(args.prompts)
@@ -285,15 +310,27 @@ def main(argv: list[str] | None = None) -> dict:
         "streamed": streamed,
         "files": files,
     }
-    (out / "result.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_text(out / "result.json", json.dumps(summary, indent=2))
     print(result.text)
     print(f"{num_objects} object(s) on {len(result.frame_index)} frame(s) → {out}", file=sys.stderr)
     return summary
 
 
 def cli(argv: list[str] | None = None) -> int:
-    """The console script `unipixel-infer`: `main`, with an exit status."""
-    main(argv)
+    """The console script `unipixel-infer`: `main`, with an exit status. An error prints one line (`error: ...`) and
+    returns 1; `--debug` shows the traceback instead."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a user-facing tool: one line, not a traceback
+        if "--debug" in argv:
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"error: {message} (--debug shows the traceback)", file=sys.stderr)
+        return 1
     return 0
 
 

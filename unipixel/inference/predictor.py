@@ -215,6 +215,22 @@ def check_visual_prompt(i: int, vp: VisualPrompt, frames: Sequence[int], height:
         raise ValueError(f"visual prompt {i} (mask): the mask is empty")
 
 
+def check_question(prompt, num_prompts: int) -> None:
+    """Refuse an empty question and `[k]` mentions without a visual prompt k (the literal `[k]` would reach the
+    model, which then answers about an object it was never shown)."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError("the question is empty; ask something about the media, e.g. 'Please segment the dog.'")
+    mentioned = sorted({int(m) for m in re.findall(r"\[(\d+)\]", prompt)})
+    unknown = [m for m in mentioned if m >= num_prompts]
+    if unknown:
+        given = f"objects [0]..[{num_prompts - 1}]" if num_prompts else "none"
+        shown = ", ".join(f"[{m}]" for m in unknown)
+        raise ValueError(
+            f"the question mentions {shown} but {num_prompts} visual prompt(s) were given ({given}); give a point, "
+            "box or mask for each object you mention, numbered in the order given"
+        )
+
+
 def insert_ref_tokens(prompt: str, ref_objects: Sequence[int]) -> tuple[str, list[int]]:
     """Write `<|ref|>` after the first `[ID]` mention of each point/box object.
 
@@ -294,6 +310,9 @@ class Predictor:
         """
         from transformers import AutoTokenizer
 
+        from ..utils.model_folder import check_model_folder
+
+        check_model_folder(path)  # a missing folder or one without config.json fails here, naming it
         target = pick_device(device)
         dtype = default_dtype(target) if dtype is None else dtype
         model = PixelQwen2_5_VLForConditionalGeneration.from_pretrained(
@@ -388,6 +407,7 @@ class Predictor:
         if sam2_frames not in ("all", "llm"):
             raise ValueError(f"sam2_frames must be 'all' or 'llm', got {sam2_frames!r}")
         prompts = as_visual_prompts(visual_prompts)
+        check_question(prompt, len(prompts))
         if not isinstance(media, Media):
             media = load_media(media, keep=[int(vp.frame) for vp in prompts])
         frames = media.frames

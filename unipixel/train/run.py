@@ -58,6 +58,10 @@ def build_tokenizer(model_cfg: DictConfig):
     from transformers import AutoTokenizer
 
     source = model_cfg.path or model_cfg.base_path
+    if model_cfg.path:
+        from unipixel.utils.model_folder import check_model_folder
+
+        check_model_folder(model_cfg.path)  # a missing folder or one without config.json: named, at once
     tokenizer = AutoTokenizer.from_pretrained(source)
     missing = [t for t in PIXEL_TOKENS if t not in tokenizer.get_vocab()]
     if missing:
@@ -83,6 +87,9 @@ def build_model(model_cfg: DictConfig, tokenizer, stage_cfg: DictConfig, hardwar
     overrides = as_dict(stage_cfg.get("model_overrides"))
     attn = attn_implementation(hardware.get("attn_implementation", "auto"))
     if model_cfg.path:
+        from unipixel.utils.model_folder import check_model_folder
+
+        check_model_folder(model_cfg.path, tokenizer=False)
         model = Model.from_pretrained(model_cfg.path, attn_implementation=attn)
     else:
         config = (
