@@ -43,7 +43,6 @@ def test_regions_are_ored_and_resized():
     assert (union ^ (a | b)).sum() <= 24 + 18  # the polygon matches the box up to one edge row / column
 
 
-
 @pytest.mark.parametrize("shape", [(2 * fx.H, 2 * fx.W), (fx.W, fx.H)])
 def test_region_at_another_size_is_an_error(shape):
     """A mask stored at another size than its frame is never stretched (H and W swapped included)."""
