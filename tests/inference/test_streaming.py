@@ -191,3 +191,16 @@ def test_lazy_frames_index_like_an_array(clip):
     np.testing.assert_array_equal(frames[[4, 1]], decoded.frames[[4, 1]])
     np.testing.assert_array_equal(frames[2:30:7], decoded.frames[2:30:7])
     np.testing.assert_array_equal(np.asarray(frames), decoded.frames)
+
+
+def test_backend_order(clip):
+    """Predictor media read video files with PyAV first (one pass, memory flat in the length); a reader takes an
+    order of backends to try."""
+    media = open_media(clip["mp4"])
+    media.frames[0]
+    assert media.frames.reader._current == "pyav"
+    reader = VideoReader(clip["mp4"], backend=("opencv", "pyav"))
+    np.testing.assert_array_equal(reader.get([3]), VideoReader(clip["mp4"], backend="opencv").get([3]))
+    assert reader._current == "opencv"
+    with pytest.raises(ValueError, match="unknown video backend"):
+        VideoReader(clip["mp4"], backend=("pyav", "ffmpeg"))

@@ -266,7 +266,8 @@ class VideoReader:
     Args:
         source: a video file path, a folder of frame images (sorted naturally), or a sequence of frame file paths
             (the order given is the frame order; GroundMoRe / VideoRefer-style clips pass their annotated frames).
-        backend: `auto` (decord, then PyAV, then OpenCV) or one of `decord`, `pyav`, `opencv`. Ignored for frames.
+        backend: `auto` (decord, then PyAV, then OpenCV), one of `decord`, `pyav`, `opencv`, or several of them in
+            the order to try. Ignored for frames.
         num_threads: decoder threads (upstream trains with 1).
         fps: frame rate of a frame folder/list (videos read theirs from the container); None when unknown.
         dataset, sample_id: named in every error.
@@ -279,16 +280,18 @@ class VideoReader:
     def __init__(
         self,
         source: str | os.PathLike | Sequence[str | os.PathLike],
-        backend: str = "auto",
+        backend: str | Sequence[str] = "auto",
         num_threads: int = 1,
         fps: float | None = None,
         dataset: str = "?",
         sample_id="?",
     ):
-        if backend != "auto" and backend not in VIDEO_BACKENDS:
-            raise ValueError(f"unknown video backend {backend!r}; expected 'auto' or one of {VIDEO_BACKENDS}")
+        order = VIDEO_BACKENDS if backend == "auto" else (backend,) if isinstance(backend, str) else tuple(backend)
+        if not order or any(name not in VIDEO_BACKENDS for name in order):
+            raise ValueError(f"unknown video backend {backend!r}; expected 'auto' or one or more of {VIDEO_BACKENDS}")
         self.dataset, self.sample_id = dataset, sample_id
         self.backend, self.num_threads = backend, num_threads
+        self._order = order
         self._fps = fps
         self._impl = None
         self._tried: list[str] = []
@@ -351,7 +354,8 @@ class VideoReader:
         """The frames of `get(indices)` as consecutive chunks of at most `chunk_size` frames, each decoded when its
         turn comes, so a long video is never held whole. Frame files and decord decode each chunk with `get`; PyAV
         and OpenCV would restart from the first frame at every `get`, so for increasing indices they decode the file
-        once, front to back (the same frames)."""
+        once, front to back (the same frames). Memory stays flat with PyAV; decord's grows with the video's length
+        (+0.38 GB over a 1600-frame 320 x 240 video read this way), which is why the predictor reads PyAV first."""
         indices = [int(i) for i in indices]
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -400,7 +404,7 @@ class VideoReader:
                 self._tried.append(f"{name}: {type(exc).__name__}: {exc}")
 
     def _next_backend(self) -> str:
-        order = VIDEO_BACKENDS if self.backend == "auto" else (self.backend,)
+        order = self._order
         done = {t.split(":")[0] for t in self._tried}
         for name in order:
             if name not in done:

@@ -23,6 +23,11 @@ from ..data.sampling import uniform_indices
 logger = logging.getLogger(__name__)
 
 DEFAULT_FOLDER_FPS = 10.0
+# Video files: PyAV first. It decodes a file front to back in one pass with memory flat in the video's length, which
+# streaming needs (`VideoReader.iter_chunks`); decord, first in the data pipeline, holds memory that grows with the
+# video (measured: +0.38 GB reading a 1600-frame 320 x 240 video in chunks, +0.06 GB for 100 frames). Streaming and
+# non-streaming inference both read through this order, so they see the same frames.
+MEDIA_VIDEO_BACKENDS = ("pyav", "opencv", "decord")
 
 
 @dataclass
@@ -136,8 +141,8 @@ def frame_chunks(frames, size: int) -> Iterator[np.ndarray]:
 
 
 def load_media(media, max_frames: int | None = None, fps: float | None = None, keep: Sequence[int] = ()) -> Media:
-    """Decode `media`: a `(H, W, 3)` / `(T, H, W, 3)` uint8 array or tensor, an image file, a video file (decord, then
-    PyAV, then OpenCV) or a folder of frame images (natural order).
+    """Decode `media`: a `(H, W, 3)` / `(T, H, W, 3)` uint8 array or tensor, an image file, a video file (PyAV, then
+    OpenCV, then decord: `MEDIA_VIDEO_BACKENDS`) or a folder of frame images (natural order).
 
     Args:
         max_frames: keep at most this many uniformly spaced frames (first and last included) of a video or folder;
@@ -167,7 +172,9 @@ def open_media(media, max_frames: int | None = None, fps: float | None = None, k
         raise FileNotFoundError(f"media not found: {path}")
     if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
         return Media(read_image(path, "predict", path.name)[None], "image", None, [0], [path.stem], str(path))
-    reader = VideoReader(path, dataset="predict", sample_id=path.name, fps=fps or DEFAULT_FOLDER_FPS)
+    reader = VideoReader(
+        path, MEDIA_VIDEO_BACKENDS, dataset="predict", sample_id=path.name, fps=fps or DEFAULT_FOLDER_FPS
+    )
     total = reader.num_frames
     keep = [int(f) for f in keep if 0 <= int(f) < total]  # others: the caller reports them (it knows what they are)
     index = list(range(total)) if not max_frames else select_frames(total, max_frames, keep)
