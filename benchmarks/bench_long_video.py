@@ -140,8 +140,9 @@ def child_infer(args: dict) -> dict:
     predictor = load_model(args)
     inference.load_predictor = lambda *a, **k: predictor  # main() takes this one instead of loading again
     loaded = current_rss_bytes()
+    # `--model tiny` only names a model that needs no folder: main() uses the predictor injected above
     argv = [args["video"], "Please segment [0].", "--point", args["point"], "--answer", "[0] <|seg|>"]
-    argv += ["--out", args["out"], "--no-progress", "--chunk-size", str(args["chunk_size"])]
+    argv += ["--model", "tiny", "--out", args["out"], "--no-progress", "--chunk-size", str(args["chunk_size"])]
     argv += ["--stream" if args["stream"] else "--no-stream"] + (["--offload-state"] if args["offload_state"] else [])
     start = time.perf_counter()
     summary = main(argv)

@@ -8,7 +8,6 @@ Expected ids are written out by hand from the rule (docs/fidelity.md, D4): a vid
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from unipixel.model.rope import mrope_position_ids
@@ -26,7 +25,7 @@ RELEASED = {  # int(2.5) = 2 s per group, x 2 tokens per second: temporal step 4
     "w": [0, 1, 2] + W * 3 + [12, 13],
     "delta": 14 - 17,
 }
-TRANSFORMERS_5 = {  # 2.5 x 2 = 5 per group; text after at 3 + max(4, 4) / 2 = 5
+TRANSFORMERS_5 = {  # transformers 5.25: 2.5 x 2 = 5 per group; text after at 3 + max(4, 4) / 2 = 5
     "t": [0, 1, 2] + [3] * 4 + [8] * 4 + [13] * 4 + [5, 6],
     "h": [0, 1, 2] + H * 3 + [5, 6],
     "w": [0, 1, 2] + W * 3 + [5, 6],
@@ -72,15 +71,37 @@ def test_released_rule_with_left_padding_and_two_rows():
     assert delta.tolist() == [[RELEASED["delta"]], [12 - 19]]
 
 
-@pytest.mark.parametrize("rule, expected", [("released", RELEASED), ("transformers", TRANSFORMERS_5)])
-def test_model_uses_the_configured_rule(tiny_model, tiny_cfg, rule, expected):
-    tiny_model.config.mrope_rule = rule  # the config object is shared by the session's tiny models: restore it
+def test_model_uses_the_released_rule(tiny_model, tiny_cfg):
+    ids, delta = tiny_model.model.get_rope_index(**inputs(tiny_cfg))
+    assert torch.equal(ids, ids_of(RELEASED))
+    assert delta.tolist() == [[RELEASED["delta"]]]
+
+
+def test_transformers_rule_defers_to_the_installed_transformers(tiny_model, tiny_cfg):
+    """`mrope_rule="transformers"` is whatever the installed transformers computes (its rule changed within 5.x:
+    5.25 gives TRANSFORMERS_5 above, 5.17 already casts the seconds per group to an integer), so it is compared with
+    transformers' own method rather than with fixed numbers."""
+    stock = type(tiny_model.model).get_rope_index
+    tiny_model.config.mrope_rule = (
+        "transformers"  # the config object is shared by the session's tiny models: restore it
+    )
     try:
         ids, delta = tiny_model.model.get_rope_index(**inputs(tiny_cfg))
     finally:
         tiny_model.config.mrope_rule = "released"
-    assert torch.equal(ids, ids_of(expected))
-    assert delta.tolist() == [[expected["delta"]]]
+    want_ids, want_delta = stock(tiny_model.model, **inputs(tiny_cfg))
+    assert torch.equal(ids, want_ids) and torch.equal(delta, want_delta)
+    if transformers_version() >= (5, 25):
+        assert torch.equal(ids, ids_of(TRANSFORMERS_5))
+    # every 5.x continues the text at start + max(h, w) / merge = 3 + 4 / 2, not past the video's temporal extent
+    assert ids[:, 0, -2].tolist() == [5, 5, 5] and RELEASED["t"][-2] == 12
+
+
+def transformers_version() -> tuple[int, int]:
+    import transformers
+
+    major, minor = transformers.__version__.split(".")[:2]
+    return int(major), int(minor)
 
 
 def test_processor_sends_seconds_per_group_from_the_sampling_rate(processor, tiny_model):

@@ -22,8 +22,8 @@ of either mask) and identical boundary maps skip the dilation. The rest runs on 
 uint64 word): boundary maps, the disk dilation (decomposed into 1-D passes, `dilate_disk` explains the decomposition)
 and every count (popcounts), a few dozen vector operations on 1/64 of the pixels instead of full-frame passes. Radii
 above 31 px (frames over ~2600 px diagonal) fall back to the same decomposition on OpenCV byte images. Frames can be
-spread over a thread pool (OpenCV and numpy release the GIL). `benchmarks/bench_metrics.py` measures the gain over the
-official DAVIS-2017 recipe on compact and full-frame masks.
+spread over a thread pool (`frame_counts`' `num_threads`; it helps the byte-image path, seldom the packed one).
+`benchmarks/bench_metrics.py` measures the gain over the official DAVIS-2017 recipe on compact and full-frame masks.
 """
 
 from __future__ import annotations
@@ -157,7 +157,8 @@ def _dilate_rows(a: np.ndarray, k: int, scratch: np.ndarray, covered: int = 0) -
         out = np.right_shift(a, left)  # out[x] = a[x + step] within a word ...
         np.left_shift(a[1:], right, out=carry)  # ... and from the next word
         out[:-1] |= carry
-        out |= a
+        if step > covered:  # else each pixel of a run (>= 2 * covered + 1 long) has one `step` away: already in out
+            out |= a
         np.left_shift(a, left, out=scratch)  # out[x] = a[x - step]
         out |= scratch
         np.right_shift(a[:-1], right, out=carry)
@@ -172,9 +173,10 @@ def _dilate_cols(a: np.ndarray, k: int, words: int) -> np.ndarray:
     while covered < k:
         step = min(2 * covered + 1, k - covered)
         offset = step * words
-        out = a.copy()
-        out[offset:] |= a[:-offset]
-        out[:-offset] |= a[offset:]
+        out = np.empty_like(a)
+        np.bitwise_or(a[offset:], a[:-offset], out=out[offset:])  # rows from above
+        out[:offset] = a[:offset]
+        out[:-offset] |= a[offset:]  # rows from below
         a, covered = out, covered + step
     return a
 
@@ -275,6 +277,10 @@ def frame_counts(pred: Any, gt: Any, bound_th: float = 0.008, num_threads: int =
 
     Columns: intersection, union, #pred boundary px, #GT boundary px, #pred boundary px matched within the
     tolerance disk, #GT boundary px matched. Use `j_and_f` unless the counts themselves are needed.
+
+    `num_threads > 1` spreads frames over a thread pool. On packed rows a frame is about a hundred short numpy calls
+    that mostly hold the GIL, so threads seldom help there (8 threads ran at half the speed of one on a 16-core
+    machine, docs/performance.md); they pay off on the byte-image path (radius > 31 px).
     """
     pred_b, gt_b = as_bool_frames(pred, "pred"), as_bool_frames(gt, "gt")
     check_same_shape(pred=pred_b, gt=gt_b)
