@@ -151,6 +151,7 @@ def write_stream_outputs(out: Path, media, stream, fps: float, overlay_frames: b
     from unipixel.eval.runner import encode_masks
     from unipixel.inference import overlay_masks
     from unipixel.inference.media import VideoWriter
+    from unipixel.inference.streaming import prefetch
 
     out.mkdir(parents=True, exist_ok=True)
     position = {frame: i for i, frame in enumerate(media.index)}
@@ -167,7 +168,7 @@ def write_stream_outputs(out: Path, media, stream, fps: float, overlay_frames: b
     if overlay_frames and not image:
         (out / "overlay").mkdir(exist_ok=True)
     try:
-        for item in stream:
+        for item in prefetch(iter(stream), depth=16):  # SAM 2 decodes ahead while this thread writes
             name = names[item.position]
             masks = item.masks.numpy()
             for obj, (folder, rle) in enumerate(zip(folders, encode_masks(masks[:, None]))):

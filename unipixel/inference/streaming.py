@@ -11,23 +11,68 @@ frame.
 `open_media` is `load_media` without the decoding: its `Media.frames` is a `LazyFrames` that decodes the frames an
 index asks for (the LLM's 16, or SAM 2's next chunk). The stream's masks equal those of `Predictor.predict`, every
 pixel of every frame: the same SAM 2 session, the same chunk boundaries (`chunk_size`), the same resize and threshold.
-What stays in memory is one chunk of frames (decoded, SAM 2 input and image features), the memory SAM 2 still reads
-(the conditioning frame, the last `num_maskmem` frames' memories, the object pointers), and whatever the consumer
-keeps. On a GPU only the chunk being encoded is on the device (SAM 2's `offload_video_to_cpu`), and
+What stays in memory is a few chunks of frames (the one SAM 2 tracks, with its image features; the next one,
+decoded and resized in a background thread meanwhile), the memory SAM 2 still reads (the conditioning frame, the last
+`num_maskmem` frames' memories, the object pointers), and whatever the consumer keeps. On a GPU only the chunk being encoded is on the device (SAM 2's `offload_video_to_cpu`), and
 `offload_state=True` keeps the memory-bank features in CPU memory between frames (`offload_state_to_cpu`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from queue import Empty, Full, Queue
 
 import numpy as np
 import torch
 
 from ..data.processor import sam2_transform
 from .media import frame_chunks
+
+
+def prefetch(items: Iterator, depth: int = 1) -> Iterator:
+    """`items`, produced in a background thread up to `depth` ahead of the consumer (decoding and resizing release
+    the GIL, so they overlap SAM 2's work). The producer's exceptions are raised in the consumer; a consumer that
+    stops early stops the producer."""
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put((item, None), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put((done, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            queue.put((done, exc))
+
+    thread = threading.Thread(target=produce, name="unipixel-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = queue.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                queue.get_nowait()
+            except Empty:
+                pass
+            thread.join(timeout=0.1)
 
 
 @dataclass
@@ -119,10 +164,14 @@ class MaskStream:
         pending: deque[np.ndarray] = deque()  # decoded chunks whose frames are not all handed on yet
         size = self.model.config.sam2_image_size
 
-        def sam2_chunks():
+        def decoded():
             for images in chunks:
+                yield images, sam2_transform(torch.from_numpy(np.ascontiguousarray(images)), size)
+
+        def sam2_chunks():
+            for images, frames in prefetch(decoded()):  # the next chunk decodes while SAM 2 tracks this one
                 pending.append(images)
-                yield sam2_transform(torch.from_numpy(np.ascontiguousarray(images)), size)
+                yield frames
 
         offset = 0  # stream position of pending[0]'s first frame
         logits_stream = self.model.stream_mask_logits(
