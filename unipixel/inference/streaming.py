@@ -13,8 +13,9 @@ index asks for (the LLM's 16, or SAM 2's next chunk). The stream's masks equal t
 pixel of every frame: the same SAM 2 session, the same chunk boundaries (`chunk_size`), the same resize and threshold.
 What stays in memory is a few chunks of frames (the one SAM 2 tracks, with its image features; the next one,
 decoded and resized in a background thread meanwhile), the memory SAM 2 still reads (the conditioning frame, the last
-`num_maskmem` frames' memories, the object pointers), and whatever the consumer keeps. On a GPU only the chunk being encoded is on the device (SAM 2's `offload_video_to_cpu`), and
-`offload_state=True` keeps the memory-bank features in CPU memory between frames (`offload_state_to_cpu`).
+`num_maskmem` frames' memories, the object pointers), and whatever the consumer keeps. On a GPU only the chunk being
+encoded is on the device (SAM 2's `offload_video_to_cpu`), and `offload_state=True` keeps the memory-bank features in
+CPU memory between frames (`offload_state_to_cpu`).
 """
 
 from __future__ import annotations
