@@ -45,7 +45,7 @@ from .general import PLACEHOLDERS, strip_placeholder
 from .masks import decode_region_frames
 from .processor import Sample
 from .region import memory_text, prompt_rows
-from .sampling import BOX, POINT, sample_indices
+from .sampling import BOX, POINT, force_frames, sample_indices
 from .templates import MEM, REF, SEG
 
 ROLES = {"human": "user", "gpt": "assistant"}
@@ -435,17 +435,7 @@ def choose_clip(annotated, n: int, sample_type: str, rng, required=()) -> list[i
     in: each replaces the closest drawn frame that is not itself required (or joins when none is left)."""
     annotated = np.unique(np.asarray(list(annotated), dtype=np.int64))
     positions = sample_indices(len(annotated), n, sample_type, rng) if n > 0 else np.arange(len(annotated))
-    clip = [int(v) for v in annotated[positions]]
-    required = sorted({int(f) for f in required})
-    for frame in required:
-        if frame in clip:
-            continue
-        free = [j for j, v in enumerate(clip) if v not in required]
-        if free:
-            clip[min(free, key=lambda j: (abs(clip[j] - frame), clip[j]))] = frame
-        else:
-            clip.append(frame)
-    return sorted(set(clip))
+    return force_frames(annotated[positions], required)
 
 
 # ------------------------------------------------------------------------------------------------ dataset

@@ -62,6 +62,22 @@ def force_index(indices: np.ndarray, frame: int) -> np.ndarray:
     return np.unique(out)
 
 
+def force_frames(indices: Sequence[int], required: Sequence[int] = ()) -> list[int]:
+    """Sorted `indices` with every `required` frame forced in: each replaces the closest index that is not itself
+    required (ties: the earlier one), or joins when none is left."""
+    index = [int(i) for i in indices]
+    required = sorted({int(f) for f in required})
+    for frame in required:
+        if frame in index:
+            continue
+        free = [j for j, v in enumerate(index) if v not in required]
+        if free:
+            index[min(free, key=lambda j: (abs(index[j] - frame), index[j]))] = frame
+        else:
+            index.append(frame)
+    return sorted(set(index))
+
+
 def sample_annotated(
     annotated: Sequence[int],
     n: int,

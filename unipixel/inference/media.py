@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..data.io import IMAGE_EXTENSIONS, VideoReader, read_image
-from ..data.sampling import uniform_indices
+from ..data.sampling import force_frames, uniform_indices
 
 logger = logging.getLogger(__name__)
 
@@ -69,17 +69,7 @@ def _as_frames(array) -> np.ndarray:
 def select_frames(num_frames: int, n: int, required: Sequence[int] = ()) -> list[int]:
     """`n` uniformly spaced frames (all when there are fewer; first and last included), with every `required` frame
     forced in: each replaces the closest sampled frame that is not itself required (or joins when none is left)."""
-    index = [int(i) for i in uniform_indices(num_frames, n)]
-    required = sorted({int(f) for f in required})
-    for frame in required:
-        if frame in index:
-            continue
-        free = [j for j, v in enumerate(index) if v not in required]
-        if free:
-            index[min(free, key=lambda j: (abs(index[j] - frame), index[j]))] = frame
-        else:
-            index.append(frame)
-    return sorted(set(index))
+    return force_frames(uniform_indices(num_frames, n), required)
 
 
 class LazyFrames:
