@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..runner import Evaluator
-from .videorefer_bench_q import choice_metrics, index_record
+from .videorefer_bench_q import ChoiceEvaluator
 
 
-class MVBenchEvaluator(Evaluator):
+class MVBenchEvaluator(ChoiceEvaluator):
     """Args: split (a label, `test`); root: the data folder; tasks: a subset of the 20 task names (default all);
     max_new_tokens; lenient: the original's letter parsing; scale_pixel_budget: scale the per-frame max by 16 // T
     (False: the protocol's flat 128-256 tokens per frame)."""
@@ -56,18 +55,10 @@ class MVBenchEvaluator(Evaluator):
 
     def predict(self, predictor, sample) -> dict:
         sample.meta["scale_pixel_budget"] = self.scale_pixel_budget
-        result = predictor.predict_sample(sample, max_new_tokens=self.max_new_tokens)
-        return {"text": result.text}
+        return super().predict(predictor, sample)
 
     def score(self, records: dict[str, dict]) -> dict[str, float]:
-        rows = [index_record(self, key, record) for key, record in records.items()]
-        out = choice_metrics(
-            [record["text"] for record in records.values()],
-            [row["answer"] for row in rows],
-            [row["options"] for row in rows],
-            [row["task"] for row in rows],
-            lenient=self.lenient,
-        )
+        out = super().score(records)
         per_task = [value for name, value in out.items() if name.startswith("accuracy/")]
         out["average"] = float(np.mean(per_task))
         return out

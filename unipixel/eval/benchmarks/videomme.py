@@ -12,13 +12,12 @@ Reading the parquet annotation needs pyarrow (`pip install "unipixel[videomme]"`
 
 from __future__ import annotations
 
-from ..runner import Evaluator
-from .videorefer_bench_q import choice_metrics, index_record
+from .videorefer_bench_q import ChoiceEvaluator
 
 SPLITS = ("test",)
 
 
-class VideoMMEEvaluator(Evaluator):
+class VideoMMEEvaluator(ChoiceEvaluator):
     """Args: split (`test`); root: the data folder; durations: a subset of short / medium / long (default all);
     max_new_tokens; lenient: the original's letter parsing."""
 
@@ -44,17 +43,3 @@ class VideoMMEEvaluator(Evaluator):
         from unipixel.data.mixture import build_dataset
 
         return build_dataset("videomme", root=self.root, split=self.split, durations=self.durations)
-
-    def predict(self, predictor, sample) -> dict:
-        result = predictor.predict_sample(sample, max_new_tokens=self.max_new_tokens)
-        return {"text": result.text}
-
-    def score(self, records: dict[str, dict]) -> dict[str, float]:
-        rows = [index_record(self, key, record) for key, record in records.items()]
-        return choice_metrics(
-            [record["text"] for record in records.values()],
-            [row["answer"] for row in rows],
-            [row["options"] for row in rows],
-            [row["task"] for row in rows],
-            lenient=self.lenient,
-        )

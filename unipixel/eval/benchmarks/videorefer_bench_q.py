@@ -11,7 +11,8 @@ turn pre-seeded "The best option is ("; greedy decoding, at most 512 new tokens.
 generated; scoring parses its option letter (strict by default, `lenient=true` for the original's rule, B12) and
 reports accuracy overall (`accuracy`) and per question type (`accuracy/<type>`), plus the share of unparsed answers.
 
-The helpers `index_record` and `choice_metrics` are shared by the other multiple-choice benchmarks.
+The helpers `index_record` and `choice_metrics` and the base `ChoiceEvaluator` are shared by the other multiple-choice
+benchmarks.
 """
 
 from __future__ import annotations
@@ -79,7 +80,29 @@ def choice_metrics(
     return out
 
 
-class VideoReferBenchQEvaluator(Evaluator):
+class ChoiceEvaluator(Evaluator):
+    """A multiple-choice benchmark: the model's continuation is the prediction, scored by `choice_metrics` per task
+    (records carry `answer`, `options` and, when grouped, `task`). Subclasses set `max_new_tokens` and `lenient`."""
+
+    max_new_tokens: int
+    lenient: bool
+
+    def predict(self, predictor, sample) -> dict:
+        result = predictor.predict_sample(sample, max_new_tokens=self.max_new_tokens)
+        return {"text": result.text}
+
+    def score(self, records: dict[str, dict]) -> dict[str, float]:
+        rows = [index_record(self, key, record) for key, record in records.items()]
+        return choice_metrics(
+            [record["text"] for record in records.values()],
+            [row["answer"] for row in rows],
+            [row["options"] for row in rows],
+            [row.get("task") for row in rows],
+            lenient=self.lenient,
+        )
+
+
+class VideoReferBenchQEvaluator(ChoiceEvaluator):
     """Args: split (`single` or `multi`: the mask mode); root: the data folder; max_new_tokens; lenient: the
     original's letter parsing instead of the strict one."""
 
@@ -99,17 +122,3 @@ class VideoReferBenchQEvaluator(Evaluator):
         from unipixel.data.mixture import build_dataset
 
         return build_dataset(self.data_key, root=self.root, split="test", mask_mode=self.split)
-
-    def predict(self, predictor, sample) -> dict:
-        result = predictor.predict_sample(sample, max_new_tokens=self.max_new_tokens)
-        return {"text": result.text}
-
-    def score(self, records: dict[str, dict]) -> dict[str, float]:
-        rows = [index_record(self, key, record) for key, record in records.items()]
-        return choice_metrics(
-            [record["text"] for record in records.values()],
-            [row["answer"] for row in rows],
-            [row["options"] for row in rows],
-            [row.get("task") for row in rows],
-            lenient=self.lenient,
-        )
