@@ -491,18 +491,9 @@ class PixelQwen2_5_VLForConditionalGeneration(Qwen2_5_VLForConditionalGeneration
         `frame_size` (default S x S); an object judged absent on a frame has constant negative logits there. Each
         frame's output can be consumed (thresholded, written) before the next frame is decoded.
         """
-        size = tuple(frame_size or (self.config.sam2_image_size,) * 2)
-        if hidden.shape[0] == 0:
-            return
-        sam_dtype = next(self.sam2.parameters()).dtype
-        was_training = self.sam2.training
-        self.sam2.eval()
-        try:
-            with self._sam_context(frames.device):
-                for t, out in self.sam2.segment(frames.to(sam_dtype), hidden.to(sam_dtype), chunk_size):
-                    yield t, self.resize_mask_logits(out, size), out.object_scores[:, 0].float()
-        finally:
-            self.sam2.train(was_training)
+        num_frames = frames.shape[0]
+        chunks = (frames[start : start + chunk_size] for start in range(0, num_frames, chunk_size))
+        yield from self.stream_mask_logits(hidden, chunks, num_frames, frame_size)
 
     @torch.no_grad()
     def stream_mask_logits(

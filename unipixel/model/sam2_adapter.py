@@ -354,24 +354,27 @@ class PixelSAM2(SAM2Base):
         Frames are encoded in chunks just before they are tracked, once for all objects. Only the memory that SAM 2
         can still read is kept (6 mask memories, 15 object pointers), so memory stays flat on long videos.
         """
-        num_frames = frames.shape[0] if features is None else features.num_frames
-        num_objects = hidden.shape[0]
+        if features is None:
+            num_frames = frames.shape[0]
+            chunks = (frames[start : start + chunk_size] for start in range(0, num_frames, chunk_size))
+            yield from self.segment_stream(chunks, num_frames, hidden)
+            return
         memory = {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
-        keep_maskmem = self.num_maskmem - 1
-        keep_ptr = self.max_obj_ptrs_in_encoder - 1
-        for start in range(0, num_frames, chunk_size):
-            chunk = features
-            if features is None:
-                chunk = self.encode_frames(frames[start : start + chunk_size], chunk_size)
-            for t in range(start, min(start + chunk_size, num_frames)):
-                local = t if features is not None else t - start
-                frame_feats = [x[:, local : local + 1] for x in chunk.feats]
-                out = self._track_frame(t, frame_feats, chunk, num_objects, num_frames, memory, hidden, True)
-                stale = memory["non_cond_frame_outputs"]
-                if (t - keep_maskmem) in stale:
-                    stale[t - keep_maskmem] = {"obj_ptr": stale[t - keep_maskmem]["obj_ptr"]}
-                stale.pop(t - keep_ptr, None)
-                yield t, out
+        num_frames, num_objects = features.num_frames, hidden.shape[0]
+        for t in range(num_frames):
+            frame_feats = [x[:, t : t + 1] for x in features.feats]
+            out = self._track_frame(t, frame_feats, features, num_objects, num_frames, memory, hidden, True)
+            self._forget_unread(memory, t)
+            yield t, out
+
+    def _forget_unread(self, memory: dict, t: int) -> None:
+        """After frame `t`: drop what memory attention will not read again (mask memories older than `num_maskmem - 1`
+        frames keep only their object pointer; pointers older than `max_obj_ptrs_in_encoder - 1` frames go)."""
+        stale = memory["non_cond_frame_outputs"]
+        old_mem = t - (self.num_maskmem - 1)
+        if old_mem in stale:
+            stale[old_mem] = {"obj_ptr": stale[old_mem]["obj_ptr"]}
+        stale.pop(t - (self.max_obj_ptrs_in_encoder - 1), None)
 
     @torch.no_grad()
     def segment_stream(
@@ -391,8 +394,6 @@ class PixelSAM2(SAM2Base):
         """
         num_objects = hidden.shape[0]
         memory = {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
-        keep_maskmem = self.num_maskmem - 1
-        keep_ptr = self.max_obj_ptrs_in_encoder - 1
         t = 0
         for chunk in chunks:
             if t + chunk.shape[0] > num_frames:
@@ -401,10 +402,7 @@ class PixelSAM2(SAM2Base):
             for local in range(chunk.shape[0]):
                 frame_feats = [x[:, local : local + 1] for x in features.feats]
                 out = self._track_frame(t, frame_feats, features, num_objects, num_frames, memory, hidden, True)
-                stale = memory["non_cond_frame_outputs"]
-                if (t - keep_maskmem) in stale:
-                    stale[t - keep_maskmem] = {"obj_ptr": stale[t - keep_maskmem]["obj_ptr"]}
-                stale.pop(t - keep_ptr, None)
+                self._forget_unread(memory, t)
                 if offload_state:
                     entry = memory["cond_frame_outputs" if t == 0 else "non_cond_frame_outputs"][t]
                     for key in ("maskmem_features", "pred_masks"):
